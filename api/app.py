@@ -1,0 +1,45 @@
+"""The FastAPI app: REST routes, the session websocket and the static page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from temporalio.service import RPCError
+
+from api import websocket
+from api.routes import sessions
+from durable_chat.settings import Settings, get_settings
+from workflows.worker import connect
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.temporal = await connect(settings)
+        # No socket timeout: websockets block in XREAD for longer than redis-py's 5 s default (P2).
+        app.state.redis = aioredis.Redis.from_url(settings.redis_target, socket_timeout=None)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+
+    app = FastAPI(title='durable-chat', lifespan=lifespan)
+    app.include_router(sessions.router)
+    app.include_router(websocket.router)
+
+    @app.exception_handler(RPCError)
+    async def temporal_unavailable(request: Request, error: RPCError) -> JSONResponse:
+        # Temporal restarting is a short pause: say so rather than fail with a 500.
+        return JSONResponse({'detail': f'session service unavailable: {error.message}'}, status_code=503)
+
+    app.mount('/', StaticFiles(directory=str(files('frontend')), html=True), name='frontend')
+    return app

@@ -1,0 +1,147 @@
+"""The session websocket: a snapshot, then the live tail; messages sent on it are signals.
+
+Joining snapshot and tail without gap or double: the snapshot says which turns it holds whole, and
+the tail skips events of those turns. A client that reconnects with its last event id gets exactly
+the events after it, unless the stream no longer holds them (trimmed, or Redis lost it): then it
+gets a fresh snapshot instead, which is always complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from api import chat_sessions, streams
+from api.chat_sessions import SessionClosed, SessionNotFound
+from api.deps import get_current_user
+from api.schemas import MessageIn, MessageRejected, accept_message
+from durable_chat.settings import Settings
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+CLOSE_NOT_FOUND = 4404
+XREAD_BLOCK_MS = 15_000
+REDIS_RETRY_SECONDS = 0.5
+
+
+class _Socket:
+    """Serialises sends: the tail forwarder and the message receiver share one socket."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self._lock = asyncio.Lock()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.ws.send_text(json.dumps(frame))
+
+    async def error(self, reason: str, status: int = 400, **extra: Any) -> None:
+        await self.send({'type': 'ERROR', 'status': status, 'reason': reason, **extra})
+
+
+@router.websocket('/ws/sessions/{session_id}')
+async def session_socket(ws: WebSocket, session_id: str, after: str | None = None) -> None:
+    state = ws.app.state
+    client: Client = state.temporal
+    redis: aioredis.Redis = state.redis
+    settings: Settings = state.settings
+    user = get_current_user()
+    await ws.accept()
+    socket = _Socket(ws)
+    try:
+        start_id = await _open(socket, client, redis, session_id, user, after)
+    except SessionNotFound:
+        await socket.error(f'no session {session_id}', status=404)
+        await ws.close(CLOSE_NOT_FOUND, 'no such session')
+        return
+    forwarder = asyncio.create_task(_forward(socket, redis, session_id, start_id))
+    try:
+        await _receive(socket, client, settings, session_id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        forwarder.cancel()
+
+
+async def _open(
+    socket: _Socket, client: Client, redis: aioredis.Redis, session_id: str, user: str, after: str | None
+) -> str:
+    if not chat_sessions.is_session_id(session_id):
+        raise SessionNotFound(session_id)
+    if after and streams.is_valid_event_id(after) and await _holds(redis, session_id, after):
+        await chat_sessions.assert_owner(client, session_id, user)
+        return after
+    snapshot = await chat_sessions.snapshot(client, session_id)
+    if snapshot.user_id != user:
+        raise SessionNotFound(session_id)
+    await socket.send({'type': 'SNAPSHOT', 'session': asdict(snapshot)})
+    frames, last_id = await streams.tail_for_snapshot(redis, session_id, snapshot.finished_turns)
+    for frame in frames:
+        await socket.send(frame)
+    return last_id
+
+
+async def _holds(redis: aioredis.Redis, session_id: str, after: str) -> bool:
+    try:
+        return await streams.still_holds(redis, session_id, after)
+    except aioredis.RedisError:
+        return False
+
+
+async def _forward(socket: _Socket, redis: aioredis.Redis, session_id: str, last_id: str) -> None:
+    while True:
+        try:
+            frames = await streams.read_after(redis, session_id, last_id, XREAD_BLOCK_MS)
+        except aioredis.RedisError as error:
+            # Redis restarting costs a pause, not the connection: the workflow still holds the truth.
+            log.warning('stream read for %s failed (%s); retrying', session_id, error)
+            await asyncio.sleep(REDIS_RETRY_SECONDS)
+            continue
+        for frame in frames:
+            await socket.send(frame)
+            last_id = frame['event_id']
+
+
+async def _receive(socket: _Socket, client: Client, settings: Settings, session_id: str) -> None:
+    while True:
+        received = await socket.ws.receive()
+        if received['type'] == 'websocket.disconnect':
+            raise WebSocketDisconnect(received.get('code', 1000))
+        raw = received.get('text')
+        if raw is None:
+            await socket.error('binary frames are not supported; send JSON text')
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            await socket.error('frame is not JSON')
+            continue
+        if not isinstance(data, dict) or data.get('type') != 'message':
+            await socket.error('unknown frame: expected {"type": "message", "id": ..., "text": ...}')
+            continue
+        try:
+            message = accept_message(MessageIn.model_validate(data), settings.max_message_chars)
+            await chat_sessions.send_message(client, session_id, message)
+        except ValidationError as error:
+            await socket.error(f'invalid message: {_first_error(error)}', status=422, id=data.get('id'))
+        except MessageRejected as rejected:
+            await socket.error(rejected.reason, status=rejected.status, id=data.get('id'))
+        except SessionClosed:
+            await socket.error(f'session {session_id} is closed', status=409, id=data.get('id'))
+        else:
+            await socket.send({'type': 'ACK', 'id': message.id})
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = '.'.join(str(p) for p in first['loc'])
+    return f'{where}: {first["msg"]}' if where else first['msg']

@@ -1,0 +1,1 @@
+"""durable-chat: process entry points, settings and the embedded servers."""

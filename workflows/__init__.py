@@ -1,0 +1,1 @@
+"""The ChatSession workflow, the agent and its activities, and the worker that runs them."""

@@ -1,0 +1,28 @@
+"""Which chat model the agent talks to, from settings."""
+
+from __future__ import annotations
+
+import importlib
+
+from pydantic_ai.models import Model, infer_model
+
+from durable_chat.settings import Settings
+from workflows.offline_model import offline_model
+
+
+def build_model(settings: Settings) -> Model:
+    spec = settings.model
+    if spec == 'offline':
+        return offline_model()
+    if spec.startswith('import:'):
+        # `import:package.module:attribute`: a Model object (or a factory of one) defined in code.
+        module_name, _, attribute = spec.removeprefix('import:').partition(':')
+        target = getattr(importlib.import_module(module_name), attribute)
+        return target if isinstance(target, Model) else target()
+    if settings.model_base_url:
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        provider = OpenAIProvider(base_url=settings.model_base_url, api_key=settings.model_api_key or 'none')
+        return OpenAIChatModel(spec, provider=provider)
+    return infer_model(spec)

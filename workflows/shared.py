@@ -1,0 +1,102 @@
+"""Types that cross the workflow boundary: workflow inputs, signals, query results and agent deps.
+
+They live outside the workflow module and are imported through the sandbox as pass-through
+(DESIGN P1): a class redefined per workflow run would miss pydantic's type-adapter cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic_ai.messages import ModelMessage
+
+WORKFLOW_NAME = 'ChatSession'
+SIGNAL_SEND = 'send'
+QUERY_SNAPSHOT = 'snapshot'
+
+SessionStatus = Literal['idle', 'thinking', 'closed']
+TurnStatus = Literal['queued', 'running', 'done', 'failed']
+
+
+def workflow_id(session_id: str) -> str:
+    return f'chat-{session_id}'
+
+
+@dataclass
+class UserMessage:
+    id: str
+    """Chosen by the client; a second delivery of the same id is ignored."""
+    text: str
+
+
+@dataclass
+class Turn:
+    """One user message and the agent's answer to it, as the page shows it."""
+
+    number: int
+    message_id: str
+    user_text: str
+    status: TurnStatus = 'queued'
+    reply: str = ''
+
+
+@dataclass
+class SessionState:
+    """Everything a session carries from one workflow run to the next (continue-as-new)."""
+
+    session_id: str
+    user_id: str
+    title: str = ''
+    turns: list[Turn] = field(default_factory=list[Turn])
+    messages: list[ModelMessage] = field(default_factory=list[ModelMessage])
+    seen_message_ids: list[str] = field(default_factory=list[str])
+
+
+@dataclass
+class Snapshot:
+    """What the page renders: the whole conversation, including queued and running turns."""
+
+    session_id: str
+    user_id: str
+    title: str
+    status: SessionStatus
+    turns: list[Turn]
+
+    @property
+    def finished_turns(self) -> set[int]:
+        return {t.number for t in self.turns if t.status in ('done', 'failed')}
+
+
+@dataclass
+class TurnDeps:
+    """The agent's deps: they ride into every model and tool activity, so keep them small."""
+
+    session_id: str
+    turn: int
+
+
+@dataclass
+class TurnEvent:
+    """An event the workflow itself publishes to the session stream (turn end, errors)."""
+
+    session_id: str
+    turn: int
+    type: str
+    data: dict[str, object] = field(default_factory=dict[str, object])
+
+
+@dataclass
+class SessionStart:
+    """The workflow's input: a new session, or the state a previous run continued as new with."""
+
+    state: SessionState
+
+
+SEARCH_ATTRIBUTES = {
+    # name -> Temporal indexed value type; registered by `durable-chat up` and at worker start.
+    'ChatUser': 'Keyword',
+    'ChatStatus': 'Keyword',
+    'ChatTitle': 'Text',
+    'ChatLastActivity': 'Datetime',
+}
