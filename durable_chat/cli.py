@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import uvicorn
@@ -31,15 +32,20 @@ def _uvicorn_server(settings: Settings) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-async def _serve_all(settings: Settings) -> None:
+async def _serve_all(settings: Settings, announce: Callable[[], None]) -> None:
     """Worker and API in one process: Qdrant local mode allows one process (DESIGN P7)."""
     from workflows.worker import run_worker
 
     stop_worker = asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop_worker))
     server = _uvicorn_server(settings)
+    serving = asyncio.create_task(server.serve())  # returns on Ctrl-C / SIGTERM (uvicorn's handlers)
     try:
-        await server.serve()  # returns on Ctrl-C / SIGTERM (uvicorn handles the signals)
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            announce()
+        await serving
     finally:
         stop_worker.set()
         await worker
@@ -76,15 +82,18 @@ def up(settings: Settings) -> int:
         except StartupError as error:
             print(f'durable-chat: cannot start: {error}', file=sys.stderr)
             return 1
-        print(f'durable-chat is up: open http://localhost:{settings.port}', flush=True)
-        if settings.temporal_address is None:
-            print(f'Temporal UI: http://localhost:{settings.temporal_ui_port}', flush=True)
-        print('Press Ctrl-C to stop.', flush=True)
+
+        def announce() -> None:
+            print(f'durable-chat is up: open http://localhost:{settings.port}', flush=True)
+            if settings.temporal_address is None:
+                print(f'Temporal UI: http://localhost:{settings.temporal_ui_port}', flush=True)
+            print('Press Ctrl-C to stop.', flush=True)
+
         # uvicorn re-raises the signal it caught once it has shut down; turn SIGTERM into an
         # exception like Ctrl-C's, so the servers started above are stopped on the way out.
         signal.signal(signal.SIGTERM, _raise_system_exit)
         try:
-            asyncio.run(_serve_all(settings))
+            asyncio.run(_serve_all(settings, announce))
         except (KeyboardInterrupt, SystemExit):
             pass
     print('durable-chat stopped.', flush=True)

@@ -1,0 +1,104 @@
+"""`durable-chat up` as a newcomer runs it: one command, a working page, a clean Ctrl-C, a resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.chat_client import ChatClient
+from tests.processes import Process, free_port
+from workflows.offline_model import LABEL
+
+READY = 'durable-chat is up'
+
+
+def up_process(data_dir: Path, ports: dict[str, int], path: str | None = None) -> Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith('DURABLE_CHAT_')}
+    env.update(
+        DURABLE_CHAT_DATA_DIR=str(data_dir),
+        DURABLE_CHAT_PORT=str(ports['web']),
+        DURABLE_CHAT_TEMPORAL_PORT=str(ports['temporal']),
+        DURABLE_CHAT_TEMPORAL_UI_PORT=str(ports['ui']),
+        DURABLE_CHAT_REDIS_PORT=str(ports['redis']),
+    )
+    if path is not None:
+        env['PATH'] = path
+    return Process([sys.executable, '-m', 'durable_chat', 'up'], env=env)
+
+
+def ctrl_c(process: Process) -> int:
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+    assert process.popen is not None
+    return process.popen.wait(30)
+
+
+def leftovers(data_dir: Path) -> str:
+    found = subprocess.run(['pgrep', '-af', str(data_dir)], capture_output=True, text=True)
+    return found.stdout.strip()
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {name: free_port() for name in ('web', 'temporal', 'ui', 'redis')}
+
+
+async def chat(base_url: str, session_id: str, message_id: str, text: str, turn: int) -> str:
+    client = await ChatClient(base_url, session_id).connect()
+    await client.send(message_id, text)
+    await client.wait_for(lambda: client.finished(turn), timeout=60)
+    await client.disconnect()
+    return client.streamed_text(turn)
+
+
+async def test_up_serves_the_page_chats_stops_cleanly_and_resumes(tmp_path: Path, ports: dict[str, int]) -> None:
+    base_url = f'http://127.0.0.1:{ports["web"]}'
+    first = up_process(tmp_path, ports).start()
+    try:
+        assert f'http://localhost:{ports["web"]}' in first.wait_for_line(READY)
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            page = await http.get('/')
+            assert page.status_code == 200 and '<title>durable-chat</title>' in page.text
+            assert (await http.get('/app.js')).status_code == 200
+            session_id = (await http.post('/sessions', json={})).json()['session_id']
+            reply = await chat(base_url, session_id, 'm-1', 'hello', 1)
+            assert reply.startswith(LABEL)
+    finally:
+        exit_code = ctrl_c(first)
+    assert exit_code == 0, '\n'.join(first.output)
+    assert leftovers(tmp_path) == ''
+
+    second = up_process(tmp_path, ports).start()
+    try:
+        second.wait_for_line(READY)
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            turns = (await http.get(f'/sessions/{session_id}')).json()['turns']
+            assert [(t['user_text'], t['reply']) for t in turns] == [('hello', reply)]
+            assert await chat(base_url, session_id, 'm-2', 'help', 2)
+            assert [s['session_id'] for s in (await http.get('/sessions')).json()] == [session_id]
+    finally:
+        assert ctrl_c(second) == 0
+    assert leftovers(tmp_path) == ''
+
+
+def test_up_names_a_taken_port_and_exits_non_zero(tmp_path: Path, ports: dict[str, int]) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(('127.0.0.1', ports['web']))
+        squatter.listen()
+        process = up_process(tmp_path, ports).start()
+        assert process.popen is not None and process.popen.wait(30) != 0
+    assert f'port {ports["web"]} (web page) is already in use' in '\n'.join(process.output)
+    assert leftovers(tmp_path) == ''
+
+
+def test_up_names_a_missing_binary_and_exits_non_zero(tmp_path: Path, ports: dict[str, int]) -> None:
+    process = up_process(tmp_path, ports, path='/usr/bin:/bin').start()
+    assert process.popen is not None and process.popen.wait(30) != 0
+    assert 'the `temporal` binary is missing' in '\n'.join(process.output)
