@@ -33,5 +33,7 @@ def accept_message(message: MessageIn, max_chars: int) -> UserMessage:
     if not message.text.strip():
         raise MessageRejected(422, 'message text is empty')
     if len(message.text) > max_chars:
-        raise MessageRejected(413, f'message text is {len(message.text)} characters; the limit is {max_chars}')
+        raise MessageRejected(
+            413, f'message text is {len(message.text)} characters; the limit is {max_chars}'
+        )
     return UserMessage(id=message.id, text=message.text)

@@ -41,7 +41,8 @@ async def _serve_all(settings: Settings, announce: Callable[[], None]) -> None:
     server = _uvicorn_server(settings)
     serving = asyncio.create_task(server.serve())  # returns on Ctrl-C / SIGTERM (uvicorn's handlers)
     try:
-        while not server.started and not serving.done():
+        # uvicorn exposes `started` only as a flag, so poll it.
+        while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if server.started:
             announce()

@@ -34,7 +34,9 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyServer]:
 
 
 @pytest.fixture(scope='session')
-def service_env(temporal_address: str, valkey: ValkeyServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def service_env(
+    temporal_address: str, valkey: ValkeyServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     return {
         'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal_address,
         'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',

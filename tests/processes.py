@@ -62,8 +62,11 @@ class Process:
                     if needle in line:
                         return line
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or (self.popen is not None and self.popen.poll() is not None and not
-                                      any(needle in line for line in self.output)):
+                if remaining <= 0 or (
+                    self.popen is not None
+                    and self.popen.poll() is not None
+                    and not any(needle in line for line in self.output)
+                ):
                     raise AssertionError(f'{needle!r} never appeared; output:\n' + '\n'.join(self.output))
                 self._seen.wait(min(remaining, 0.5))
 

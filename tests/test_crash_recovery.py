@@ -36,7 +36,9 @@ async def test_worker_killed_mid_stream_turn_completes_exactly_once(
         ('slow 50', expected_reply('slow 50'), 'done')
     ]
     # Temporal's own record: one model request that completed, after one that timed out.
-    events = [e async for e in temporal_client.get_workflow_handle(workflow_id(session_id)).fetch_history_events()]
+    events = [
+        e async for e in temporal_client.get_workflow_handle(workflow_id(session_id)).fetch_history_events()
+    ]
     completed = [e for e in events if e.HasField('activity_task_completed_event_attributes')]
     scheduled = [
         e.activity_task_scheduled_event_attributes.activity_type.name

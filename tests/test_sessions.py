@@ -40,7 +40,9 @@ async def test_reply_streams_token_by_token_and_lands_in_history_once(
     deltas = [f['delta'] for f in client.of_type('TEXT_MESSAGE_CONTENT', 1)]
     assert deltas == [f'w{i} ' for i in range(1, 16)]
     turns = await history(http, session_id)
-    assert [(t['user_text'], t['reply'], t['status']) for t in turns] == [('slow 15', expected_reply('slow 15'), 'done')]
+    assert [(t['user_text'], t['reply'], t['status']) for t in turns] == [
+        ('slow 15', expected_reply('slow 15'), 'done')
+    ]
     assert client.streamed_text(1) == turns[0]['reply'] == client.finished(1)['result']
     await client.disconnect()
 
@@ -59,7 +61,12 @@ async def test_messages_sent_during_a_turn_are_answered_in_order(
     finished_order = [f['turn'] for f in client.of_type('RUN_FINISHED')]
     assert finished_order == [1, 2, 3, 4]
     turns = await history(http, session_id)
-    assert [t['user_text'] for t in turns] == ['slow 10', 'queued message 1', 'queued message 2', 'queued message 3']
+    assert [t['user_text'] for t in turns] == [
+        'slow 10',
+        'queued message 1',
+        'queued message 2',
+        'queued message 3',
+    ]
     assert [t['reply'] for t in turns] == [expected_reply(t['user_text']) for t in turns]
     for turn in (2, 3, 4):
         assert client.streamed_text(turn) == turns[turn - 1]['reply']

@@ -56,7 +56,9 @@ async def chat(base_url: str, session_id: str, message_id: str, text: str, turn:
     return client.streamed_text(turn)
 
 
-async def test_up_serves_the_page_chats_stops_cleanly_and_resumes(tmp_path: Path, ports: dict[str, int]) -> None:
+async def test_up_serves_the_page_chats_stops_cleanly_and_resumes(
+    tmp_path: Path, ports: dict[str, int]
+) -> None:
     base_url = f'http://127.0.0.1:{ports["web"]}'
     first = up_process(tmp_path, ports).start()
     try:

@@ -29,7 +29,6 @@ RUN_ERROR = 'RUN_ERROR'
 _clients: dict[int, aioredis.Redis] = {}
 
 
-
 def stream_key(session_id: str) -> str:
     return f'session:{session_id}:events'
 
@@ -78,4 +77,6 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
                 # A retry streams the step again from its start: clients drop what they hold of it.
                 await publish(deps.session_id, **tags, type=ATTEMPT_STARTED, data={})
         async for agui_event in translator.handle_event(event):
-            await publish(deps.session_id, **tags, type=str(agui_event.type.value), data=_agui_data(agui_event))
+            await publish(
+                deps.session_id, **tags, type=str(agui_event.type.value), data=_agui_data(agui_event)
+            )

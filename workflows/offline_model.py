@@ -37,7 +37,7 @@ def last_user_text(messages: list[ModelMessage]) -> str:
 
 def offline_reply(text: str) -> str:
     lowered = text.strip().lower()
-    if re.match(r"^(hi|hello|hey|good (morning|afternoon|evening))\b", lowered):
+    if re.match(r'^(hi|hello|hey|good (morning|afternoon|evening))\b', lowered):
         return f'{LABEL} Hello! {_HELP}'
     if 'help' in lowered or 'what can you do' in lowered or 'who are you' in lowered:
         return f'{LABEL} {_HELP}'

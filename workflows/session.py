@@ -131,7 +131,9 @@ class ChatSession(PydanticAIWorkflow):
                 publish_turn_event, event, schedule_to_close_timeout=timedelta(seconds=30)
             )
         except ActivityError:
-            workflow.logger.warning('turn %s end not published; clients catch up from the snapshot', turn.number)
+            workflow.logger.warning(
+                'turn %s end not published; clients catch up from the snapshot', turn.number
+            )
 
 
 def _reason(error: BaseException) -> str:
