@@ -1,0 +1,84 @@
+"""Message sent -> first token: the durable path at a websocket client vs plain `agent.run_stream`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+from pydantic_ai import Agent
+
+from bench.stats import summary
+from tests.chat_client import ChatClient
+from tests.scripted import model as scripted_model
+
+PROMPT = 'how fast is the first token'
+
+
+async def plain_first_token(turns: int) -> list[float]:
+    """The baseline: the same scripted model, no durability, in-process, no debounce."""
+    agent = Agent(scripted_model)
+    samples: list[float] = []
+    for _ in range(turns):
+        started = time.monotonic()
+        async with agent.run_stream(PROMPT) as result:
+            async for _delta in result.stream_text(delta=True, debounce_by=None):
+                samples.append(time.monotonic() - started)
+                break
+    return samples
+
+
+async def durable_first_token_existing(api_url: str, turns: int) -> list[float]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        session_id = (await http.post('/sessions', json={})).json()['session_id']
+    client = await ChatClient(api_url, session_id).connect()
+    await client.wait_for(lambda: client.of_type('SNAPSHOT'))
+    await client.send('warm-up', PROMPT)  # the first turn loads the workflow into the worker cache
+    await client.wait_for(lambda: client.finished(1))
+    samples: list[float] = []
+    for turn in range(2, turns + 2):
+        seen = len(client.frames)
+        started = time.monotonic()
+        await client.send(f'm-{turn}', PROMPT)
+        index = await client.wait_for(lambda t=turn, s=seen: _first_delta_index(client, s, t))
+        samples.append(client.received_at[index] - started)
+        await client.wait_for(lambda t=turn: client.finished(t))
+    await client.disconnect()
+    return samples
+
+
+async def durable_first_token_new(api_url: str, sessions: int) -> list[float]:
+    """Signal-with-start of a new session with its first message, then the first token."""
+    samples: list[float] = []
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        for _ in range(sessions):
+            session_id = uuid.uuid4().hex
+            started = time.monotonic()
+            await http.post(
+                '/sessions', json={'session_id': session_id, 'message': {'id': 'm', 'text': PROMPT}}
+            )
+            client = await ChatClient(api_url, session_id).connect()
+            index = await client.wait_for(lambda c=client: _first_delta_index(c, 0, 1))
+            samples.append(client.received_at[index] - started)
+            await client.wait_for(lambda c=client: c.finished(1))
+            await client.disconnect()
+    return samples
+
+
+def _first_delta_index(client: ChatClient, start: int, turn: int) -> int | None:
+    for index in range(start, len(client.frames)):
+        frame = client.frames[index]
+        if frame.get('type') == 'TEXT_MESSAGE_CONTENT' and frame.get('turn') == turn:
+            return index
+    return None
+
+
+async def run(api_url: str, turns: int) -> dict[str, dict[str, float]]:
+    plain = summary(await plain_first_token(turns))
+    existing = summary(await durable_first_token_existing(api_url, turns))
+    new = summary(await durable_first_token_new(api_url, max(turns // 4, 20)))
+    return {
+        'plain run_stream': plain,
+        'durable, existing session': existing,
+        'durable, new session (signal-with-start)': new,
+    }

@@ -1,0 +1,52 @@
+"""The real stack for a benchmark run: Temporal dev server, Valkey, workers and an API process."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from durable_chat.embedded import start_temporal, start_valkey, stop_process
+from tests.processes import Process, durable_chat, free_port, wait_for_port
+
+WORKER_READY = 'worker polling task queue'
+
+
+@dataclass
+class Stack:
+    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix='durable-chat-bench-')))
+    env: dict[str, str] = field(default_factory=dict[str, str])
+    workers: list[Process] = field(default_factory=list[Process])
+    api_url: str = ''
+    _stops: list = field(default_factory=list)
+
+    def start(self, model: str = 'import:tests.scripted:model') -> Stack:
+        temporal_port, redis_port, api_port = free_port(), free_port(), free_port()
+        temporal = start_temporal(self.folder, temporal_port, free_port(), self.folder / 'temporal.log')
+        self._stops.append(lambda: stop_process(temporal))
+        valkey = start_valkey(self.folder, redis_port)
+        self._stops.append(valkey.stop)
+        self.env = {
+            'DURABLE_CHAT_TEMPORAL_ADDRESS': f'127.0.0.1:{temporal_port}',
+            'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{redis_port}/0',
+            'DURABLE_CHAT_MODEL': model,
+            'DURABLE_CHAT_DATA_DIR': str(self.folder),
+        }
+        api = durable_chat('api', {**self.env, 'DURABLE_CHAT_PORT': str(api_port)}).start()
+        self._stops.append(api.stop)
+        wait_for_port(api_port)
+        self.api_url = f'http://127.0.0.1:{api_port}'
+        self.start_worker()
+        return self
+
+    def start_worker(self) -> Process:
+        worker = durable_chat('worker', self.env).start()
+        worker.wait_for_line(WORKER_READY)
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for stop in reversed(self._stops):
+            stop()
