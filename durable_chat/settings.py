@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     """An OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server); `model` is then its model name."""
     model_api_key: str | None = None
 
+    # Long-term memory: Qdrant local mode under data_dir unless a server URL is set.
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    memory_collection: str = 'memories'
+    memory_task_queue: str = 'memory'
+    embedding_model: str = 'offline'
+    """`offline` is the bundled all-MiniLM-L6-v2 int8 ONNX model; any pydantic-ai embedding model string works."""
+    recall_k: int = Field(default=5, gt=0, le=50)
+
     host: str = '127.0.0.1'
     port: int = 8000
 
@@ -44,6 +53,10 @@ class Settings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f'127.0.0.1:{self.temporal_port}'
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / 'qdrant'
 
     @property
     def redis_target(self) -> str:
