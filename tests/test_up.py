@@ -104,3 +104,25 @@ def test_up_names_a_missing_binary_and_exits_non_zero(tmp_path: Path, ports: dic
     process = up_process(tmp_path, ports, path='/usr/bin:/bin').start()
     assert process.popen is not None and process.popen.wait(30) != 0
     assert 'the `temporal` binary is missing' in '\n'.join(process.output)
+
+
+async def test_up_uses_external_temporal_and_redis_when_urls_are_set(
+    tmp_path: Path, ports: dict[str, int], service_env: dict[str, str]
+) -> None:
+    process = up_process(tmp_path, ports)
+    process.env.update(
+        DURABLE_CHAT_TEMPORAL_ADDRESS=service_env['DURABLE_CHAT_TEMPORAL_ADDRESS'],
+        DURABLE_CHAT_REDIS_URL=service_env['DURABLE_CHAT_REDIS_URL'],
+        DURABLE_CHAT_TASK_QUEUE='chat-external-up',
+    )
+    process.start()
+    base_url = f'http://127.0.0.1:{ports["web"]}'
+    try:
+        process.wait_for_line(READY)
+        assert leftovers(tmp_path) == ''  # it started neither a Temporal server nor a Valkey
+        assert not any('Temporal UI' in line for line in process.output)
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            session_id = (await http.post('/sessions', json={})).json()['session_id']
+        assert (await chat(base_url, session_id, 'm-1', 'hello', 1)).startswith(LABEL)
+    finally:
+        assert ctrl_c(process) == 0
