@@ -13,7 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.service import RPCError
 
 from api import websocket
-from api.routes import sessions
+from api.chat_sessions import Refused, SessionClosed, SessionNotFound, SessionOwners
+from api.routes import auth, operator, sessions
 from durable_chat.settings import Settings, get_settings
 from workflows.worker import connect
 
@@ -24,7 +25,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.secret = settings.secret
         app.state.temporal = await connect(settings)
+        app.state.owners = SessionOwners(app.state.temporal)
         # No socket timeout: websockets block in XREAD for longer than redis-py's 5 s default (P2).
         app.state.redis = aioredis.Redis.from_url(settings.redis_target, socket_timeout=None)
         try:
@@ -33,8 +36,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.redis.aclose()
 
     app = FastAPI(title='durable-chat', lifespan=lifespan)
+    app.include_router(auth.router)
     app.include_router(sessions.router)
+    app.include_router(operator.router)
     app.include_router(websocket.router)
+
+    @app.exception_handler(SessionNotFound)
+    async def not_found(request: Request, error: SessionNotFound) -> JSONResponse:
+        return JSONResponse({'detail': f'no session {error}'}, status_code=404)
+
+    @app.exception_handler(SessionClosed)
+    async def closed(request: Request, error: SessionClosed) -> JSONResponse:
+        return JSONResponse({'detail': f'session {error} is closed'}, status_code=409)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused) -> JSONResponse:
+        return JSONResponse({'detail': str(error)}, status_code=409)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, error: RPCError) -> JSONResponse:

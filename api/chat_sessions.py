@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import Principal
 from workflows.session import SA_STATUS, SA_TITLE, SA_USER, ChatSession, search_attributes
 from workflows.shared import (
     QUERY_SNAPSHOT,
     SIGNAL_SEND,
+    UPDATE_INTERRUPT,
+    InterruptRequest,
+    InterruptResult,
     SessionStart,
     SessionState,
     Snapshot,
@@ -30,9 +41,41 @@ class SessionClosed(Exception):
     pass
 
 
+class Refused(Exception):
+    """The workflow refused a request (an update's validator said why)."""
+
+
+class SessionOwners:
+    """Who owns which session: owners never change, so a bounded memo saves a describe per call."""
+
+    def __init__(self, client: Client, capacity: int = 10_000) -> None:
+        self._client = client
+        self._owners: dict[str, str] = {}
+        self._capacity = capacity
+
+    async def owner(self, session_id: str) -> str:
+        if (owner := self._owners.get(session_id)) is not None:
+            return owner
+        description = await _describe(self._client, session_id)
+        owner = description.typed_search_attributes.get(SA_USER) or ''
+        if len(self._owners) >= self._capacity:
+            self._owners.pop(next(iter(self._owners)))
+        self._owners[session_id] = owner
+        return owner
+
+    async def authorize(self, session_id: str, principal: Principal) -> None:
+        """Raises SessionNotFound unless the caller owns the session or is an operator (never says which)."""
+        if not is_session_id(session_id):
+            raise SessionNotFound(session_id)
+        owner = await self.owner(session_id)
+        if owner != principal.username and not principal.is_operator:
+            raise SessionNotFound(session_id)
+
+
 @dataclass
 class SessionSummary:
     session_id: str
+    user_id: str
     title: str
     status: str
     started_at: datetime | None
@@ -86,20 +129,16 @@ async def snapshot(client: Client, session_id: str) -> Snapshot:
         raise
 
 
-async def assert_owner(client: Client, session_id: str, user_id: str) -> None:
-    """Raises SessionNotFound unless the session exists and belongs to the user (never says which)."""
-    try:
-        description = await client.get_workflow_handle(workflow_id(session_id)).describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise SessionNotFound(session_id) from error
-        raise
-    if description.typed_search_attributes.get(SA_USER) != user_id:
-        raise SessionNotFound(session_id)
-
-
-async def list_sessions(client: Client, user_id: str, limit: int = 200) -> list[SessionSummary]:
-    query = f'WorkflowType = "ChatSession" AND ChatUser = "{_quote(user_id)}"'
+async def list_sessions(
+    client: Client, user_id: str | None = None, status: str | None = None, limit: int = 200
+) -> list[SessionSummary]:
+    query = 'WorkflowType = "ChatSession"'
+    if user_id is not None:
+        query += f' AND ChatUser = "{_quote(user_id)}"'
+    if status == 'closed':
+        query += ' AND ExecutionStatus != "Running"'
+    elif status is not None:
+        query += f' AND ExecutionStatus = "Running" AND ChatStatus = "{_quote(status)}"'
     sessions: list[SessionSummary] = []
     async for execution in client.list_workflows(query, limit=limit):
         attributes = execution.typed_search_attributes
@@ -107,6 +146,7 @@ async def list_sessions(client: Client, user_id: str, limit: int = 200) -> list[
         sessions.append(
             SessionSummary(
                 session_id=execution.id.removeprefix('chat-'),
+                user_id=attributes.get(SA_USER) or '',
                 title=attributes.get(SA_TITLE) or '',
                 status=(attributes.get(SA_STATUS) or 'idle') if running else 'closed',
                 started_at=execution.start_time,
@@ -115,15 +155,47 @@ async def list_sessions(client: Client, user_id: str, limit: int = 200) -> list[
     return sessions
 
 
-async def _raise_missing_or_closed(client: Client, session_id: str) -> None:
+async def interrupt(client: Client, session_id: str, request: InterruptRequest) -> InterruptResult:
+    handle = client.get_workflow_handle(workflow_id(session_id))
     try:
-        description = await client.get_workflow_handle(workflow_id(session_id)).describe()
+        return await handle.execute_update(UPDATE_INTERRUPT, request, result_type=InterruptResult)
+    except WorkflowUpdateFailedError as error:
+        raise Refused(_reason(error)) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            await _raise_missing_or_closed(client, session_id)
+        raise
+
+
+async def close(client: Client, session_id: str, wait_seconds: float = 30) -> None:
+    """Cancels the session workflow and waits until it has closed (SESSION_CLOSED sent)."""
+    await _raise_missing_or_closed(client, session_id)
+    handle = client.get_workflow_handle(workflow_id(session_id))
+    await handle.cancel()
+    try:
+        await asyncio.wait_for(handle.result(), wait_seconds)
+    except WorkflowFailureError:
+        pass  # a cancelled workflow "fails" with CancelledError: that is the clean close
+
+
+async def _describe(client: Client, session_id: str) -> WorkflowExecutionDescription:
+    try:
+        return await client.get_workflow_handle(workflow_id(session_id)).describe()
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise SessionNotFound(session_id) from error
         raise
-    if description.status != WorkflowExecutionStatus.RUNNING:
+
+
+async def _raise_missing_or_closed(client: Client, session_id: str) -> None:
+    if (await _describe(client, session_id)).status != WorkflowExecutionStatus.RUNNING:
         raise SessionClosed(session_id)
+
+
+def _reason(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
 
 
 def _quote(value: str) -> str:

@@ -37,3 +37,7 @@ def accept_message(message: MessageIn, max_chars: int) -> UserMessage:
             413, f'message text is {len(message.text)} characters; the limit is {max_chars}'
         )
     return UserMessage(id=message.id, text=message.text)
+
+
+class InterruptIn(BaseModel):
+    drop_queued: bool = Field(default=False, description='Also drop the messages queued behind the turn.')

@@ -15,19 +15,20 @@ from dataclasses import asdict
 from typing import Any
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from temporalio.client import Client
 
 from api import chat_sessions, streams
 from api.chat_sessions import SessionClosed, SessionNotFound
-from api.deps import get_current_user
+from api.deps import authenticate
 from api.schemas import MessageIn, MessageRejected, accept_message
 from durable_chat.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
+CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 XREAD_BLOCK_MS = 15_000
 REDIS_RETRY_SECONDS = 0.5
@@ -49,16 +50,26 @@ class _Socket:
 
 
 @router.websocket('/ws/sessions/{session_id}')
-async def session_socket(ws: WebSocket, session_id: str, after: str | None = None) -> None:
+async def session_socket(
+    ws: WebSocket, session_id: str, after: str | None = None, token: str | None = None
+) -> None:
     state = ws.app.state
     client: Client = state.temporal
     redis: aioredis.Redis = state.redis
     settings: Settings = state.settings
-    user = get_current_user()
     await ws.accept()
     socket = _Socket(ws)
+    # Browsers cannot set headers on a websocket, so the page passes its token as `?token=`.
+    header = ws.headers.get('authorization', '')
     try:
-        start_id = await _open(socket, client, redis, session_id, user, after)
+        user = authenticate(state.secret, token or header.removeprefix('Bearer ').strip() or None)
+    except HTTPException as error:
+        await socket.error(str(error.detail), status=401)
+        await ws.close(CLOSE_UNAUTHENTICATED, 'unauthenticated')
+        return
+    try:
+        await state.owners.authorize(session_id, user)
+        start_id = await _open(socket, client, redis, session_id, after)
     except SessionNotFound:
         await socket.error(f'no session {session_id}', status=404)
         await ws.close(CLOSE_NOT_FOUND, 'no such session')
@@ -73,16 +84,11 @@ async def session_socket(ws: WebSocket, session_id: str, after: str | None = Non
 
 
 async def _open(
-    socket: _Socket, client: Client, redis: aioredis.Redis, session_id: str, user: str, after: str | None
+    socket: _Socket, client: Client, redis: aioredis.Redis, session_id: str, after: str | None
 ) -> str:
-    if not chat_sessions.is_session_id(session_id):
-        raise SessionNotFound(session_id)
     if after and streams.is_valid_event_id(after) and await _holds(redis, session_id, after):
-        await chat_sessions.assert_owner(client, session_id, user)
         return after
     snapshot = await chat_sessions.snapshot(client, session_id)
-    if snapshot.user_id != user:
-        raise SessionNotFound(session_id)
     await socket.send({'type': 'SNAPSHOT', 'session': asdict(snapshot)})
     frames, last_id = await streams.tail_for_snapshot(redis, session_id, snapshot.finished_turns)
     for frame in frames:

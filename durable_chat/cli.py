@@ -12,7 +12,11 @@ from contextlib import ExitStack
 
 import uvicorn
 
+from api.auth import issue_token
 from durable_chat.settings import Settings, get_settings
+
+DEMO_USER = 'demo'
+DEMO_OPERATOR = 'operator'
 
 WS_MAX_BYTES = 1024 * 1024
 """Websocket frames above this are refused by the server (close code 1009)."""
@@ -85,7 +89,14 @@ def up(settings: Settings) -> int:
             return 1
 
         def announce() -> None:
-            print(f'durable-chat is up: open http://localhost:{settings.port}', flush=True)
+            page = f'http://localhost:{settings.port}'
+            print(f'durable-chat is up: open {page}', flush=True)
+            print(
+                f'  sign in as {DEMO_USER}: {page}/#token={issue_token(settings.secret, DEMO_USER)}',
+                flush=True,
+            )
+            operator_token = issue_token(settings.secret, DEMO_OPERATOR, 'operator')
+            print(f'  operator console: {page}/operator.html#token={operator_token}', flush=True)
             if settings.temporal_address is None:
                 print(f'Temporal UI: http://localhost:{settings.temporal_ui_port}', flush=True)
             print('Press Ctrl-C to stop.', flush=True)
@@ -120,16 +131,29 @@ def api(settings: Settings) -> int:
     return 0
 
 
+def token(settings: Settings, username: str, operator: bool, days: int) -> int:
+    role = 'operator' if operator else 'user'
+    print(issue_token(settings.secret, username, role, ttl_seconds=days * 24 * 3600))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='durable-chat', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
     commands.add_parser('up', help='start everything on embedded defaults and serve the page')
     commands.add_parser('worker', help='run a worker (settings name the Temporal and Redis servers)')
     commands.add_parser('api', help='run the API and page (settings name the Temporal and Redis servers)')
+    minting = commands.add_parser('token', help='print a signed access token for a user')
+    minting.add_argument('username')
+    minting.add_argument('--operator', action='store_true', help='give the token the operator role')
+    minting.add_argument('--days', type=int, default=30, help='days until it expires (default 30)')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    settings = get_settings()
+    if args.command == 'token':
+        return token(settings, args.username, args.operator, args.days)
     handlers = {'up': up, 'worker': worker, 'api': api}
-    return handlers[args.command](get_settings())
+    return handlers[args.command](settings)
 
 
 if __name__ == '__main__':

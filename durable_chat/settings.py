@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     """`offline` is the bundled all-MiniLM-L6-v2 int8 ONNX model; any pydantic-ai embedding model string works."""
     recall_k: int = Field(default=5, gt=0, le=50)
 
+    secret_key: SecretStr | None = None
+    """Signs access tokens. Unset, the key is made once and kept at `<data_dir>/secret_key`."""
+    temporal_ui_url: str | None = None
+    """Where operators open a session's Temporal history; defaults to the embedded UI."""
+
     host: str = '127.0.0.1'
     port: int = 8000
 
@@ -55,12 +61,33 @@ class Settings(BaseSettings):
         return self.temporal_address or f'127.0.0.1:{self.temporal_port}'
 
     @property
+    def secret(self) -> str:
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret(self.data_dir / 'secret_key')
+
+    @property
+    def temporal_ui(self) -> str:
+        return self.temporal_ui_url or f'http://localhost:{self.temporal_ui_port}'
+
+    @property
     def qdrant_path(self) -> Path:
         return self.data_dir / 'qdrant'
 
     @property
     def redis_target(self) -> str:
         return self.redis_url or f'redis://127.0.0.1:{self.redis_port}/0'
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The embedded default's key: made once, kept under the data dir, readable by its owner only."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
 
 
 @lru_cache

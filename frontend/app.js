@@ -21,13 +21,31 @@ function uuid() {
   return crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
 }
 
+// Sign-in: a token arrives once in the URL fragment (never sent to the server in a URL path or
+// logged), then lives in localStorage.
+function takeHashParams() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (params.get('token')) localStorage.setItem('durable-chat-token', params.get('token'));
+  params.delete('token');
+  history.replaceState(null, '', params.toString() ? `#${params}` : location.pathname);
+  return params;
+}
+
+function token() { return localStorage.getItem('durable-chat-token'); }
+
+function showSignIn(message) {
+  $('signin').hidden = false;
+  $('signin-message').textContent = message || '';
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, {
     ...options,
-    headers: { 'content-type': 'application/json', ...(options.headers || {}) },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token()}`, ...(options.headers || {}) },
   });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : response.statusText);
+  if (response.status === 401) showSignIn('Your sign-in expired or is invalid.');
+  if (!response.ok) throw new Error(typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail || response.statusText));
   return body;
 }
 
@@ -139,8 +157,9 @@ function connect() {
   if (!state.sessionId) return;
   const sessionId = state.sessionId;
   const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-  const after = state.lastEventId ? `?after=${encodeURIComponent(state.lastEventId)}` : '';
-  const socket = new WebSocket(`${proto}://${location.host}/ws/sessions/${sessionId}${after}`);
+  const query = new URLSearchParams({ token: token() || '' });
+  if (state.lastEventId) query.set('after', state.lastEventId);
+  const socket = new WebSocket(`${proto}://${location.host}/ws/sessions/${sessionId}?${query}`);
   state.socket = socket;
   socket.onopen = () => { $('connection').textContent = ''; state.retryMs = 250; };
   socket.onmessage = (message) => {
@@ -163,6 +182,7 @@ function connect() {
   socket.onclose = (event) => {
     if (state.socket !== socket) return;
     if (event.code === 4404) { $('error').textContent = 'This session does not exist.'; return; }
+    if (event.code === 4401) { showSignIn('Please sign in.'); return; }
     $('connection').textContent = 'reconnecting…';
     setTimeout(connect, state.retryMs);
     state.retryMs = Math.min(state.retryMs * 2, 5000);
@@ -174,7 +194,7 @@ function openSession(sessionId) {
   Object.assign(state, { sessionId, lastEventId: null, turns: [], status: '' });
   state.live.clear();
   state.pending.clear();
-  location.hash = sessionId;
+  history.replaceState(null, '', `#session=${sessionId}`);
   $('text').disabled = false;
   $('send').disabled = false;
   $('error').textContent = '';
@@ -214,5 +234,21 @@ $('new-session').onclick = async () => {
   } catch (error) { $('error').textContent = error.message; }
 };
 
-loadSessions().catch((error) => { $('error').textContent = error.message; });
-if (location.hash.length > 1) openSession(location.hash.slice(1));
+$('signin-form').onsubmit = (event) => {
+  event.preventDefault();
+  localStorage.setItem('durable-chat-token', $('signin-token').value.trim());
+  location.reload();
+};
+
+async function start() {
+  const params = takeHashParams();
+  if (!token()) { showSignIn(); return; }
+  try {
+    const me = await api('/auth/me');
+    $('me').textContent = me.username;
+    $('operator-link').hidden = me.role !== 'operator';
+  } catch (error) { return; }
+  loadSessions().catch((error) => { $('error').textContent = error.message; });
+  if (params.get('session')) openSession(params.get('session'));
+}
+start();

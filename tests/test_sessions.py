@@ -24,10 +24,10 @@ async def history(http: httpx.AsyncClient, session_id: str) -> list[dict]:
 
 
 async def test_reply_streams_token_by_token_and_lands_in_history_once(
-    http: httpx.AsyncClient, api_url: str, worker: Process
+    http: httpx.AsyncClient, api_url: str, worker: Process, alice_token: str
 ) -> None:
     session_id = await new_session(http)
-    client = await ChatClient(api_url, session_id).connect()
+    client = await ChatClient(api_url, session_id, alice_token).connect()
     await client.wait_for(lambda: client.of_type('SNAPSHOT'))
     await client.send('m-1', 'slow 15')
     await client.wait_for(lambda: client.of_type('TEXT_MESSAGE_CONTENT', 1))
@@ -48,10 +48,10 @@ async def test_reply_streams_token_by_token_and_lands_in_history_once(
 
 
 async def test_messages_sent_during_a_turn_are_answered_in_order(
-    http: httpx.AsyncClient, api_url: str, worker: Process
+    http: httpx.AsyncClient, api_url: str, worker: Process, alice_token: str
 ) -> None:
     session_id = await new_session(http)
-    client = await ChatClient(api_url, session_id).connect()
+    client = await ChatClient(api_url, session_id, alice_token).connect()
     await client.send('first', 'slow 10')
     await client.wait_for(lambda: client.of_type('TEXT_MESSAGE_CONTENT', 1))
     for i in (1, 2, 3):
@@ -74,7 +74,7 @@ async def test_messages_sent_during_a_turn_are_answered_in_order(
 
 
 async def test_same_message_id_over_rest_and_websocket_is_one_turn(
-    http: httpx.AsyncClient, api_url: str, worker: Process
+    http: httpx.AsyncClient, api_url: str, worker: Process, alice_token: str
 ) -> None:
     session_id = uuid.uuid4().hex
     first = {'id': 'dup-1', 'text': 'hello once'}
@@ -84,7 +84,7 @@ async def test_same_message_id_over_rest_and_websocket_is_one_turn(
         assert response.status_code == 201, response.text
     response = await http.post(f'/sessions/{session_id}/messages', json=first)
     assert response.status_code == 202
-    client = await ChatClient(api_url, session_id).connect()
+    client = await ChatClient(api_url, session_id, alice_token).connect()
     await client.send('dup-1', 'hello once')
     await client.wait_for(lambda: client.of_type('ACK'))
     await client.send('after', 'after the duplicates')
@@ -99,10 +99,10 @@ async def test_same_message_id_over_rest_and_websocket_is_one_turn(
 
 
 async def test_reconnect_with_last_event_id_resumes_without_gap_or_double(
-    http: httpx.AsyncClient, api_url: str, worker: Process
+    http: httpx.AsyncClient, api_url: str, worker: Process, alice_token: str
 ) -> None:
     session_id = await new_session(http)
-    client = await ChatClient(api_url, session_id).connect()
+    client = await ChatClient(api_url, session_id, alice_token).connect()
     await client.send('m-1', 'slow 40')
     await client.wait_for(lambda: len(client.of_type('TEXT_MESSAGE_CONTENT', 1)) >= 8)
     await client.disconnect()
@@ -121,17 +121,17 @@ async def test_reconnect_with_last_event_id_resumes_without_gap_or_double(
 
 
 async def test_reload_mid_reply_gets_history_then_the_live_turn(
-    http: httpx.AsyncClient, api_url: str, worker: Process
+    http: httpx.AsyncClient, api_url: str, worker: Process, alice_token: str
 ) -> None:
     session_id = await new_session(http)
-    first = await ChatClient(api_url, session_id).connect()
+    first = await ChatClient(api_url, session_id, alice_token).connect()
     await first.send('m-1', 'hello there')
     await first.wait_for(lambda: first.finished(1))
     await first.send('m-2', 'slow 30')
     await first.wait_for(lambda: len(first.of_type('TEXT_MESSAGE_CONTENT', 2)) >= 5)
 
     # A fresh page load: no last id, so a snapshot plus the running turn's events so far.
-    reloaded = await ChatClient(api_url, session_id).connect()
+    reloaded = await ChatClient(api_url, session_id, alice_token).connect()
     await reloaded.wait_for(lambda: reloaded.finished(2))
     snapshot = reloaded.of_type('SNAPSHOT')[0]['session']
     assert [t['status'] for t in snapshot['turns']] == ['done', 'running']

@@ -48,8 +48,15 @@ def ports() -> dict[str, int]:
     return {name: free_port() for name in ('web', 'temporal', 'ui', 'redis')}
 
 
-async def chat(base_url: str, session_id: str, message_id: str, text: str, turn: int) -> str:
-    client = await ChatClient(base_url, session_id).connect()
+def signed_in(process: Process, base_url: str) -> tuple[str, httpx.AsyncClient]:
+    """The demo user's token from the banner `up` prints, and a REST client signed in with it."""
+    token = process.wait_for_line('sign in as demo:').split('#token=')[1]
+    http = httpx.AsyncClient(base_url=base_url, timeout=30, headers={'Authorization': f'Bearer {token}'})
+    return token, http
+
+
+async def chat(base_url: str, token: str, session_id: str, message_id: str, text: str, turn: int) -> str:
+    client = await ChatClient(base_url, session_id, token).connect()
     await client.send(message_id, text)
     await client.wait_for(lambda: client.finished(turn), timeout=60)
     await client.disconnect()
@@ -63,12 +70,13 @@ async def test_up_serves_the_page_chats_stops_cleanly_and_resumes(
     first = up_process(tmp_path, ports).start()
     try:
         assert f'http://localhost:{ports["web"]}' in first.wait_for_line(READY)
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        token, http = signed_in(first, base_url)
+        async with http:
             page = await http.get('/')
             assert page.status_code == 200 and '<title>durable-chat</title>' in page.text
             assert (await http.get('/app.js')).status_code == 200
             session_id = (await http.post('/sessions', json={})).json()['session_id']
-            reply = await chat(base_url, session_id, 'm-1', 'hello', 1)
+            reply = await chat(base_url, token, session_id, 'm-1', 'hello', 1)
             assert reply.startswith(LABEL)
     finally:
         exit_code = ctrl_c(first)
@@ -78,10 +86,11 @@ async def test_up_serves_the_page_chats_stops_cleanly_and_resumes(
     second = up_process(tmp_path, ports).start()
     try:
         second.wait_for_line(READY)
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        token, http = signed_in(second, base_url)
+        async with http:
             turns = (await http.get(f'/sessions/{session_id}')).json()['turns']
             assert [(t['user_text'], t['reply']) for t in turns] == [('hello', reply)]
-            assert await chat(base_url, session_id, 'm-2', 'help', 2)
+            assert await chat(base_url, token, session_id, 'm-2', 'help', 2)
             assert [s['session_id'] for s in (await http.get('/sessions')).json()] == [session_id]
     finally:
         assert ctrl_c(second) == 0
@@ -121,8 +130,9 @@ async def test_up_uses_external_temporal_and_redis_when_urls_are_set(
         process.wait_for_line(READY)
         assert leftovers(tmp_path) == ''  # it started neither a Temporal server nor a Valkey
         assert not any('Temporal UI' in line for line in process.output)
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        token, http = signed_in(process, base_url)
+        async with http:
             session_id = (await http.post('/sessions', json={})).json()['session_id']
-        assert (await chat(base_url, session_id, 'm-1', 'hello', 1)).startswith(LABEL)
+        assert (await chat(base_url, token, session_id, 'm-1', 'hello', 1)).startswith(LABEL)
     finally:
         assert ctrl_c(process) == 0

@@ -8,6 +8,7 @@ that a retry replaces.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterable, Mapping
 
@@ -16,6 +17,7 @@ from ag_ui.core import BaseEvent
 from pydantic_ai import RunContext
 from pydantic_ai.messages import AgentStreamEvent
 from pydantic_ai.ui.ag_ui import AGUIEventStream
+from redis.commands.core import AsyncScript
 from temporalio import activity
 
 from durable_chat.settings import get_settings
@@ -25,36 +27,74 @@ from workflows.shared import TurnDeps
 ATTEMPT_STARTED = 'ATTEMPT_STARTED'
 RUN_FINISHED = 'RUN_FINISHED'
 RUN_ERROR = 'RUN_ERROR'
+TURN_INTERRUPTED = 'TURN_INTERRUPTED'
+SESSION_CLOSED = 'SESSION_CLOSED'
+APPROVAL_REQUESTED = 'APPROVAL_REQUESTED'
+APPROVAL_ANSWERED = 'APPROVAL_ANSWERED'
+
+STOPPED_TTL_SECONDS = 24 * 3600
+
+# Appends an agent event unless its turn was stopped: once TURN_INTERRUPTED is in the stream, no
+# later token of that turn can follow it, even while the cancelled activity is still generating.
+_APPEND_UNLESS_STOPPED = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return false end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
+"""
 
 _clients: dict[int, aioredis.Redis] = {}
+_append_scripts: dict[int, AsyncScript] = {}
 
 
 def stream_key(session_id: str) -> str:
     return f'session:{session_id}:events'
 
 
+def stopped_key(session_id: str) -> str:
+    return f'session:{session_id}:stopped-turns'
+
+
 def redis_client() -> aioredis.Redis:
     """One client per event loop, reused across activities (a new connection per turn costs ~5 ms)."""
-    import asyncio
-
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
     if client is None:
         client = aioredis.Redis.from_url(get_settings().redis_target, socket_timeout=10)
         _clients[loop_id] = client
+        _append_scripts[loop_id] = client.register_script(_APPEND_UNLESS_STOPPED)
     return client
+
+
+def _fields(
+    turn: int, step: int, attempt: int, type: str, data: Mapping[str, object]
+) -> dict[str, str | int]:
+    return {'turn': turn, 'step': step, 'attempt': attempt, 'type': type, 'data': json.dumps(data)}
 
 
 async def publish(
     session_id: str, *, turn: int, step: int, attempt: int, type: str, data: Mapping[str, object]
 ) -> None:
-    settings = get_settings()
-    await redis_client().xadd(
-        stream_key(session_id),
-        {'turn': turn, 'step': step, 'attempt': attempt, 'type': type, 'data': json.dumps(data)},
-        maxlen=settings.stream_maxlen,
-        approximate=True,
-    )
+    """Appends a workflow-level event; TURN_INTERRUPTED also stops the turn's agent events."""
+    redis = redis_client()
+    fields = _fields(turn, step, attempt, type, data)
+    maxlen = get_settings().stream_maxlen
+    if type != TURN_INTERRUPTED:
+        await redis.xadd(stream_key(session_id), fields, maxlen=maxlen, approximate=True)
+        return
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.sadd(stopped_key(session_id), turn)
+        pipe.expire(stopped_key(session_id), STOPPED_TTL_SECONDS)
+        pipe.xadd(stream_key(session_id), fields, maxlen=maxlen, approximate=True)
+        await pipe.execute()
+
+
+async def _publish_agent_event(session_id: str, fields: dict[str, str | int]) -> bool:
+    """Appends an agent event; False once the turn was stopped."""
+    flat = [str(v) for pair in fields.items() for v in pair]
+    redis_client()
+    script = _append_scripts[id(asyncio.get_running_loop())]
+    keys = [stream_key(session_id), stopped_key(session_id)]
+    added = await script(keys=keys, args=[get_settings().stream_maxlen, *flat])
+    return added is not None
 
 
 def _agui_data(event: BaseEvent) -> dict[str, object]:
@@ -67,16 +107,20 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
     """The agent's `event_stream_handler`: forwards one activity's events to the session stream."""
     deps = ctx.deps
     attempt = activity.info().attempt if activity.in_activity() else 1
-    tags = {'turn': deps.turn, 'step': ctx.run_step, 'attempt': attempt}
     translator = AGUIEventStream[TurnDeps, str](thread_id=deps.session_id, run_id=f'turn-{deps.turn}')
+    stopped = False
     first = True
     async for event in events:
-        if first:
-            first = False
-            if attempt > 1:
-                # A retry streams the step again from its start: clients drop what they hold of it.
-                await publish(deps.session_id, **tags, type=ATTEMPT_STARTED, data={})
+        if stopped:
+            continue  # interrupted: the activity's cancellation arrives with its next heartbeat
+        if first and attempt > 1:
+            # A retry streams the step again from its start: clients drop what they hold of it.
+            fields = _fields(deps.turn, ctx.run_step, attempt, ATTEMPT_STARTED, {})
+            stopped = not await _publish_agent_event(deps.session_id, fields)
+        first = False
         async for agui_event in translator.handle_event(event):
-            await publish(
-                deps.session_id, **tags, type=str(agui_event.type.value), data=_agui_data(agui_event)
-            )
+            data = _agui_data(agui_event)
+            fields = _fields(deps.turn, ctx.run_step, attempt, str(agui_event.type.value), data)
+            if not await _publish_agent_event(deps.session_id, fields):
+                stopped = True
+                break

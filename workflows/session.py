@@ -7,6 +7,7 @@ live tail of the turn in progress.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -16,14 +17,18 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow
     from pydantic_ai.exceptions import AgentRunError
+    from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
 
     from workflows.activities import publish_turn_event
     from workflows.agent import agent
-    from workflows.events import RUN_ERROR, RUN_FINISHED
+    from workflows.events import RUN_ERROR, RUN_FINISHED, SESSION_CLOSED, TURN_INTERRUPTED
     from workflows.shared import (
         QUERY_SNAPSHOT,
         SIGNAL_SEND,
+        UPDATE_INTERRUPT,
         WORKFLOW_NAME,
+        InterruptRequest,
+        InterruptResult,
         SessionStart,
         SessionState,
         SessionStatus,
@@ -35,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 TITLE_CHARS = 60
+INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]'
+"""What the model sees in place of an interrupted answer, so the history stays a valid exchange."""
 
 SA_USER = SearchAttributeKey.for_keyword('ChatUser')
 SA_STATUS = SearchAttributeKey.for_keyword('ChatStatus')
@@ -62,19 +69,28 @@ class ChatSession(PydanticAIWorkflow):
         self.state: SessionState = start.state
         self._seen = set(start.state.seen_message_ids)
         self._status: SessionStatus = 'idle'
+        self._turn_task: asyncio.Task[None] | None = None
+        self._running: Turn | None = None
+        self._interrupt: InterruptRequest | None = None
 
     @workflow.run
     async def run(self, start: SessionStart) -> None:
-        while True:
-            await workflow.wait_condition(lambda: self._next_queued() is not None)
-            turn = self._next_queued()
-            assert turn is not None
-            await self._run_turn(turn)
-            if self._next_queued() is None:
-                self._set_status('idle')
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(SessionStart(state=self.state))
+        try:
+            while True:
+                await workflow.wait_condition(lambda: self._next_queued() is not None)
+                turn = self._next_queued()
+                assert turn is not None
+                # A task of its own, so an interrupt can cancel the turn and not the session.
+                self._turn_task = asyncio.create_task(self._run_turn(turn))
+                await self._turn_task
+                if self._next_queued() is None:
+                    self._set_status('idle')
+                if workflow.info().is_continue_as_new_suggested():
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    workflow.continue_as_new(SessionStart(state=self.state))
+        except asyncio.CancelledError:
+            await self._close()
+            raise
 
     @workflow.signal(name=SIGNAL_SEND)
     def send(self, message: UserMessage) -> None:
@@ -87,6 +103,24 @@ class ChatSession(PydanticAIWorkflow):
         if not self.state.title:
             self.state.title = ' '.join(message.text.split())[:TITLE_CHARS]
             workflow.upsert_search_attributes([SA_TITLE.value_set(self.state.title)])
+
+    @workflow.update(name=UPDATE_INTERRUPT)
+    def interrupt(self, request: InterruptRequest) -> InterruptResult:
+        assert self._running is not None and self._turn_task is not None
+        self._interrupt = request
+        self._turn_task.cancel()
+        dropped: list[int] = []
+        if request.drop_queued:
+            for turn in self.state.turns:
+                if turn.status == 'queued':
+                    turn.status = 'dropped'
+                    dropped.append(turn.number)
+        return InterruptResult(turn=self._running.number, dropped=dropped)
+
+    @interrupt.validator
+    def _validate_interrupt(self, request: InterruptRequest) -> None:
+        if self._running is None or self._interrupt is not None:
+            raise ValueError('no turn is running')
 
     @workflow.query(name=QUERY_SNAPSHOT)
     def snapshot(self) -> Snapshot:
@@ -112,28 +146,56 @@ class ChatSession(PydanticAIWorkflow):
 
     async def _run_turn(self, turn: Turn) -> None:
         turn.status = 'running'
+        self._running = turn
+        self._interrupt = None
         self._set_status('thinking')
         deps = TurnDeps(session_id=self.state.session_id, turn=turn.number)
         try:
             result = await agent.run(turn.user_text, message_history=self.state.messages, deps=deps)
+        except asyncio.CancelledError:
+            await self._mark_interrupted(turn)
+            if self._interrupt is None:
+                raise  # the session itself is being cancelled
+            return
         except (ActivityError, AgentRunError) as error:
             # The model failed past its retry policy: the session stays usable, the turn says why.
             turn.status = 'failed'
             turn.reply = f'The model failed to answer: {_reason(error)}'
-            event = TurnEvent(deps.session_id, turn.number, RUN_ERROR, {'message': turn.reply})
+            await self._publish(TurnEvent(deps.session_id, turn.number, RUN_ERROR, {'message': turn.reply}))
         else:
             self.state.messages = result.all_messages()
             turn.status = 'done'
             turn.reply = result.output
-            event = TurnEvent(deps.session_id, turn.number, RUN_FINISHED, {'result': turn.reply})
+            await self._publish(TurnEvent(deps.session_id, turn.number, RUN_FINISHED, {'result': turn.reply}))
+        finally:
+            self._running = None
+
+    async def _mark_interrupted(self, turn: Turn) -> None:
+        turn.status = 'interrupted'
+        self.state.messages = [
+            *self.state.messages,
+            ModelRequest(parts=[UserPromptPart(content=turn.user_text)]),
+            ModelResponse(parts=[TextPart(content=INTERRUPTED_MARKER)]),
+        ]
+        by = self._interrupt.by if self._interrupt else 'session closed'
+        await self._publish(TurnEvent(self.state.session_id, turn.number, TURN_INTERRUPTED, {'by': by}))
+
+    async def _close(self) -> None:
+        for turn in self.state.turns:
+            if turn.status == 'queued':
+                turn.status = 'dropped'
+        self._set_status('closed')
+        last = self.state.turns[-1].number if self.state.turns else 0
+        await self._publish(TurnEvent(self.state.session_id, last, SESSION_CLOSED, {}))
+
+    async def _publish(self, event: TurnEvent) -> None:
         try:
             await workflow.execute_local_activity(
                 publish_turn_event, event, schedule_to_close_timeout=timedelta(seconds=30)
             )
         except ActivityError:
-            workflow.logger.warning(
-                'turn %s end not published; clients catch up from the snapshot', turn.number
-            )
+            # The stream is only the live tail: clients catch up from the snapshot.
+            workflow.logger.warning('%s for turn %s not published', event.type, event.turn)
 
 
 def _reason(error: BaseException) -> str:

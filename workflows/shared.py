@@ -15,8 +15,11 @@ WORKFLOW_NAME = 'ChatSession'
 SIGNAL_SEND = 'send'
 QUERY_SNAPSHOT = 'snapshot'
 
-SessionStatus = Literal['idle', 'thinking', 'closed']
-TurnStatus = Literal['queued', 'running', 'done', 'failed']
+UPDATE_INTERRUPT = 'interrupt'
+
+SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
+TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
+FINISHED_TURN_STATUSES = frozenset({'done', 'failed', 'interrupted', 'dropped'})
 
 
 def workflow_id(session_id: str) -> str:
@@ -65,7 +68,20 @@ class Snapshot:
 
     @property
     def finished_turns(self) -> set[int]:
-        return {t.number for t in self.turns if t.status in ('done', 'failed')}
+        return {t.number for t in self.turns if t.status in FINISHED_TURN_STATUSES}
+
+
+@dataclass
+class InterruptRequest:
+    drop_queued: bool = False
+    """Also drop the messages queued behind the running turn (they stay visible, unanswered)."""
+    by: str = ''
+
+
+@dataclass
+class InterruptResult:
+    turn: int
+    dropped: list[int] = field(default_factory=list[int])
 
 
 @dataclass

@@ -1,23 +1,42 @@
-"""REST for sessions: create, list, read the history, post a message."""
+"""REST for a user's sessions: create, list, read, post a message, interrupt, close.
+
+Users reach only their own sessions (another user's reads as 404, never as its data); operators
+reach every session through the same routes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from api import chat_sessions
-from api.chat_sessions import SessionClosed, SessionNotFound
+from api.chat_sessions import SessionOwners
 from api.deps import CurrentUser, SettingsDep, TemporalClient
-from api.schemas import SESSION_ID_PATTERN, MessageIn, MessageRejected, SessionCreate, accept_message
+from api.schemas import (
+    SESSION_ID_PATTERN,
+    InterruptIn,
+    MessageIn,
+    MessageRejected,
+    SessionCreate,
+    accept_message,
+)
+from workflows.shared import InterruptRequest, UserMessage
 
 router = APIRouter(prefix='/sessions', tags=['sessions'])
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
 
 
-def _message_or_error(message: MessageIn, max_chars: int):
+def get_owners(request: Request) -> SessionOwners:
+    return request.app.state.owners
+
+
+Owners = Annotated[SessionOwners, Depends(get_owners)]
+
+
+def _accept(message: MessageIn, max_chars: int) -> UserMessage:
     try:
         return accept_message(message, max_chars)
     except MessageRejected as rejected:
@@ -26,39 +45,67 @@ def _message_or_error(message: MessageIn, max_chars: int):
 
 @router.post('', status_code=status.HTTP_201_CREATED)
 async def create_session(
-    body: SessionCreate, user: CurrentUser, client: TemporalClient, settings: SettingsDep
+    body: SessionCreate, user: CurrentUser, client: TemporalClient, settings: SettingsDep, owners: Owners
 ) -> dict[str, str]:
-    first = _message_or_error(body.message, settings.max_message_chars) if body.message else None
+    first = _accept(body.message, settings.max_message_chars) if body.message else None
     session_id = body.session_id or chat_sessions.new_session_id()
-    await chat_sessions.create_session(client, settings.task_queue, user, session_id, first)
+    if body.session_id is not None:
+        # A retried create names a session that may exist: only its owner may land on it again.
+        try:
+            owner = await owners.owner(session_id)
+        except chat_sessions.SessionNotFound:
+            owner = user.username
+        if owner != user.username:
+            raise HTTPException(409, 'that session id is taken')
+    await chat_sessions.create_session(client, settings.task_queue, user.username, session_id, first)
     return {'session_id': session_id}
 
 
 @router.get('')
 async def list_sessions(user: CurrentUser, client: TemporalClient) -> list[dict[str, Any]]:
-    return [asdict(s) for s in await chat_sessions.list_sessions(client, user)]
+    return [asdict(s) for s in await chat_sessions.list_sessions(client, user_id=user.username)]
 
 
 @router.get('/{session_id}')
-async def read_session(session_id: SessionId, user: CurrentUser, client: TemporalClient) -> dict[str, Any]:
-    try:
-        snapshot = await chat_sessions.snapshot(client, session_id)
-    except SessionNotFound:
-        raise HTTPException(404, f'no session {session_id}') from None
-    if snapshot.user_id != user:
-        raise HTTPException(404, f'no session {session_id}')
-    return asdict(snapshot)
+async def read_session(
+    session_id: SessionId, user: CurrentUser, client: TemporalClient, owners: Owners
+) -> dict[str, Any]:
+    await owners.authorize(session_id, user)
+    return asdict(await chat_sessions.snapshot(client, session_id))
 
 
 @router.post('/{session_id}/messages', status_code=status.HTTP_202_ACCEPTED)
 async def post_message(
-    session_id: SessionId, body: MessageIn, user: CurrentUser, client: TemporalClient, settings: SettingsDep
+    session_id: SessionId,
+    body: MessageIn,
+    user: CurrentUser,
+    client: TemporalClient,
+    settings: SettingsDep,
+    owners: Owners,
 ) -> dict[str, str]:
-    message = _message_or_error(body, settings.max_message_chars)
-    try:
-        await chat_sessions.send_message(client, session_id, message)
-    except SessionNotFound:
-        raise HTTPException(404, f'no session {session_id}') from None
-    except SessionClosed:
-        raise HTTPException(409, f'session {session_id} is closed') from None
+    message = _accept(body, settings.max_message_chars)
+    await owners.authorize(session_id, user)
+    await chat_sessions.send_message(client, session_id, message)
     return {'session_id': session_id, 'message_id': message.id}
+
+
+@router.post('/{session_id}/interrupt')
+async def interrupt_turn(
+    session_id: SessionId,
+    user: CurrentUser,
+    client: TemporalClient,
+    owners: Owners,
+    body: InterruptIn | None = None,
+) -> dict[str, Any]:
+    await owners.authorize(session_id, user)
+    request = InterruptRequest(drop_queued=body.drop_queued if body else False, by=user.username)
+    return asdict(await chat_sessions.interrupt(client, session_id, request))
+
+
+@router.post('/{session_id}/close')
+async def close_session(
+    session_id: SessionId, user: CurrentUser, client: TemporalClient, owners: Owners
+) -> dict[str, str]:
+    await owners.authorize(session_id, user)
+    await chat_sessions.close(client, session_id)
+    return {'session_id': session_id, 'status': 'closed'}

@@ -1,0 +1,30 @@
+"""Operator endpoints: every session, filtered by status and user, with its Temporal UI link."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api import chat_sessions
+from api.auth import USERNAME_PATTERN
+from api.deps import Operator, SettingsDep, TemporalClient
+from workflows.shared import workflow_id
+
+router = APIRouter(prefix='/operator', tags=['operator'])
+
+StatusFilter = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
+
+
+@router.get('/sessions')
+async def list_all_sessions(
+    operator: Operator,
+    client: TemporalClient,
+    settings: SettingsDep,
+    status: StatusFilter | None = None,
+    user: Annotated[str | None, Query(pattern=USERNAME_PATTERN.pattern)] = None,
+) -> list[dict[str, Any]]:
+    sessions = await chat_sessions.list_sessions(client, user_id=user, status=status)
+    ui = f'{settings.temporal_ui}/namespaces/{settings.temporal_namespace}/workflows'
+    return [{**asdict(s), 'temporal_ui': f'{ui}/{workflow_id(s.session_id)}'} for s in sessions]

@@ -1,0 +1,435 @@
+"""Long-term memory of each user: facts in one Qdrant collection, recalled by meaning.
+
+Tenancy. One collection for every user; each point's payload `user_id` is a keyword index marked
+as the tenant key, and every read, search, count and delete carries a `user_id` filter, so one
+user's memories are invisible to every call made for another, including `forget_all`. On a server
+the collection is built for that (Qdrant's payload-based multitenancy: `m=0` turns off the global
+HNSW graph, `payload_m=16` builds one per user), which also means a search without the user filter
+would be a full scan: there is none.
+
+Ids. A new memory's id is `uuid5(NAMESPACE, f'{user_id}\\n{normalised text}')`: two workers racing
+to write the same fact write the same point. A retried `remember` finds the fact by its `text_key`
+(a hash of the normalised text) and reports `unchanged`, also after an update kept an older id.
+
+Embedder record. The collection metadata holds `{'embedder': 'system:model', 'dimension': n}`:
+Qdrant's place for application data about a collection ("inference model info" is its documented
+use), kept outside the points so no search, list or delete can stumble on it or remove it. The
+vector size of the collection is checked as well. Opening a collection recorded for another
+embedder (name or dimension) raises `EmbeddingMismatch`: vectors of two models would not be
+comparable, and mixing them would make recall silently return garbage.
+
+Update rule (`remember`), deterministic and evaluated per user, in order:
+ 1. Same normalised text as a stored memory (case, spacing, final stop ignored): `unchanged`.
+ 2. The fact sets a slot (`memory.rules.slot_of`: where I live, my name, my job, my employer, my
+    favourite X, my age, birthday, partner's name, diet, ...) and a stored memory holds that slot:
+    that memory is `updated` in place, whatever the similarity ("I moved to Lyon" replaces "I live
+    in Paris"; "My favourite colour is green" replaces "my favorite color is blue").
+ 3. Otherwise the nearest stored memory is `updated` when it is a restatement: cosine similarity
+    at least `UPDATE_SIMILARITY`, no conflicting slot (both set and different), and the same
+    anchors (`memory.rules.anchors`: numbers, names, the people or pets it is about), so "a dog
+    named Rex" never replaces "a dog named Max" and "my wife is named Anna" never replaces "my
+    sister is named Anna" however close their vectors are.
+ 4. Otherwise the fact is `added`.
+An update keeps the id and `created_at`, replaces the text and vector, and bumps `updated_at`.
+The threshold is high on purpose: it was set from measured pairs (restatements score 0.9-0.98;
+distinct but related facts reach 0.89, e.g. "I play the guitar" / "I play the piano" 0.74), and a
+missed restatement costs one near-duplicate while a false match would destroy a fact.
+A fact that packs several attributes into one sentence is one memory, and a later slot update
+replaces all of it: the agent is asked to remember one fact at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+import warnings
+import weakref
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_ai import Embedder
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from memory.embedder import embedder_name
+from memory.rules import anchors, normalise, slot_of
+from memory.types import Memory, StoreAction, StoreResult
+
+__all__ = [
+    'EmbeddingMismatch',
+    'InvalidMemory',
+    'InvalidMemoryId',
+    'MAX_FACT_CHARS',
+    'MAX_RECALL_K',
+    'Memory',
+    'MemoryStore',
+    'NAMESPACE',
+    'StoreResult',
+    'UPDATE_SIMILARITY',
+]
+
+NAMESPACE = uuid.UUID('5b0b6c1e-3f5e-4d2b-9a47-6d2c1f0e8a13')
+"""Persisted: part of every memory id. Never change it."""
+
+MAX_FACT_CHARS = 2_000
+"""A fact is a sentence or two; anything longer is a document, not a memory."""
+MAX_USER_ID_CHARS = 256
+MAX_RECALL_K = 50
+UPDATE_SIMILARITY = 0.9
+"""Cosine similarity from which the nearest memory is a restatement (rule 3 above)."""
+NEIGHBOURS = 5
+"""How many of the nearest memories rule 3 looks at."""
+SCHEMA_VERSION = 1
+
+_PAGE = 256
+
+
+class InvalidMemory(ValueError):
+    """A fact, user id or argument that the store refuses; the message says why."""
+
+
+class InvalidMemoryId(InvalidMemory):
+    """A memory id that is not a UUID string."""
+
+
+class EmbeddingMismatch(RuntimeError):
+    """The collection was built with another embedder; using this one would mix vector spaces."""
+
+    def __init__(
+        self,
+        collection: str,
+        recorded_name: str | None,
+        recorded_dimension: int | None,
+        name: str,
+        dimension: int,
+    ) -> None:
+        self.recorded_name = recorded_name
+        self.recorded_dimension = recorded_dimension
+        self.name = name
+        self.dimension = dimension
+        recorded = (
+            f'embedder {recorded_name!r} with {recorded_dimension} dimensions'
+            if recorded_name is not None
+            else f'no embedder record ({recorded_dimension} dimensions)'
+        )
+        super().__init__(
+            f'Qdrant collection {collection!r} holds vectors of {recorded}, but this process embeds '
+            f'with {name!r} ({dimension} dimensions). Set DURABLE_CHAT_EMBEDDING_MODEL back to the '
+            'recorded embedder, or point DURABLE_CHAT_MEMORY_COLLECTION at a new collection '
+            '(re-embedding old memories is a migration, not something done silently).'
+        )
+
+
+class MemoryStore:
+    """Facts per user over an `AsyncQdrantClient` (local mode on disk, or a server)."""
+
+    def __init__(
+        self,
+        client: AsyncQdrantClient,
+        embedder: Embedder,
+        collection: str = 'memories',
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.client = client
+        self.embedder = embedder
+        self.collection = collection
+        self.embedder_name = name or embedder_name(embedder)
+        self.dimension: int | None = None
+        self._ready = asyncio.Lock()
+        self._user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def ensure_collection(self) -> None:
+        """Creates the collection for this embedder, or checks that an existing one was made with it."""
+        async with self._ready:
+            if self.dimension is not None:
+                return
+            probe = await self.embedder.embed_documents('dimension probe')
+            dimension = len(probe.embeddings[0])
+            if not await self.client.collection_exists(self.collection):
+                await self._create(dimension)
+            await self._check(dimension)
+            await self._create_indexes()
+            self.dimension = dimension
+
+    async def _create(self, dimension: int) -> None:
+        try:
+            await self.client.create_collection(
+                self.collection,
+                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+                hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
+                metadata=self._record(dimension),
+            )
+        except (ValueError, UnexpectedResponse):
+            # Another process created it between our check and our create: _check judges it.
+            if not await self.client.collection_exists(self.collection):
+                raise
+
+    def _record(self, dimension: int) -> dict[str, Any]:
+        return {'embedder': self.embedder_name, 'dimension': dimension, 'schema': SCHEMA_VERSION}
+
+    async def _check(self, dimension: int) -> None:
+        info = await self.client.get_collection(self.collection)
+        vectors = info.config.params.vectors
+        size = vectors.size if isinstance(vectors, models.VectorParams) else None
+        metadata = info.config.metadata or {}
+        recorded_name = metadata.get('embedder')
+        recorded_dimension = metadata.get('dimension', size)
+        if recorded_name is None and size == dimension and not await self._count(None):
+            # An empty collection without a record (made by hand, or by a server that dropped the
+            # metadata): nothing can be mixed yet, so adopt it and write the record.
+            await self.client.update_collection(self.collection, metadata=self._record(dimension))
+            return
+        if recorded_name != self.embedder_name or recorded_dimension != dimension or size != dimension:
+            raise EmbeddingMismatch(
+                self.collection, recorded_name, recorded_dimension, self.embedder_name, dimension
+            )
+
+    async def _create_indexes(self) -> None:
+        # Local mode ignores payload indexes and warns once; a server needs them for filtering
+        # and for the per-user graphs (`payload_m`). Creating an existing index is a no-op.
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Payload indexes have no effect in the local Qdrant')
+            await self.client.create_payload_index(
+                self.collection,
+                'user_id',
+                field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+            )
+            for key in ('text_key', 'slot'):
+                await self.client.create_payload_index(
+                    self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
+                )
+
+    async def _ensure(self) -> None:
+        if self.dimension is None:
+            await self.ensure_collection()
+
+    async def remember(self, user_id: str, text: str) -> StoreResult:
+        """Stores a fact about the user: added, updated in place, or unchanged (see the module rule)."""
+        user_id = _check_user(user_id)
+        text = _check_fact(text)
+        await self._ensure()
+        key = _text_key(text)
+        async with self._user_lock(user_id):
+            if (same := await self._first(user_id, _match('text_key', key))) is not None:
+                return StoreResult(memory=same, action='unchanged')
+            vector = list((await self.embedder.embed_documents(text)).embeddings[0])
+            slot = slot_of(text)
+            target = await self._first(user_id, _match('slot', slot)) if slot else None
+            if target is None and (restated := await self._restated(user_id, vector, slot, text)):
+                target, slot = restated[0], slot or restated[1]
+            now = datetime.now(UTC)
+            action: StoreAction
+            if target is not None:
+                memory, action = target, 'updated'
+                memory.text, memory.updated_at = text, now
+            else:
+                memory_id = await self._free_id(user_id, text)
+                memory = Memory(id=memory_id, user_id=user_id, text=text, created_at=now, updated_at=now)
+                action = 'added'
+            await self.client.upsert(
+                self.collection,
+                points=[models.PointStruct(id=memory.id, vector=vector, payload=_payload(memory, key, slot))],
+                wait=True,
+            )
+            return StoreResult(memory=memory, action=action)
+
+    async def _restated(
+        self, user_id: str, vector: list[float], slot: str | None, text: str
+    ) -> tuple[Memory, str | None] | None:
+        """The nearest memory this fact restates (rule 3), with its slot."""
+        hits = await self.client.query_points(
+            self.collection,
+            query=vector,
+            query_filter=_user_filter(user_id),
+            limit=NEIGHBOURS,
+            score_threshold=UPDATE_SIMILARITY,
+            with_payload=True,
+        )
+        wanted = anchors(text)
+        for hit in hits.points:
+            payload = hit.payload or {}
+            other_slot = payload.get('slot')
+            if slot and other_slot and other_slot != slot:
+                continue
+            if anchors(payload['text']) != wanted:
+                continue
+            return _memory(hit.id, payload), other_slot
+        return None
+
+    async def _free_id(self, user_id: str, text: str) -> str:
+        """`uuid5(user, text)`, unless an updated memory already took it for another text."""
+        base = f'{user_id}\n{normalise(text)}'
+        for attempt in range(100):
+            candidate = str(uuid.uuid5(NAMESPACE, base if attempt == 0 else f'{base}\n{attempt}'))
+            if not await self._count(_user_filter(user_id, candidate)):
+                return candidate
+        raise RuntimeError(
+            f'no free memory id for user {user_id!r} after 100 tries'
+        )  # not reachable in practice
+
+    async def recall(
+        self, user_id: str, query: str, k: int = 5, *, min_score: float | None = None
+    ) -> list[Memory]:
+        """The user's k memories most similar to `query`, most similar first, each with its score."""
+        user_id = _check_user(user_id)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_RECALL_K:
+            raise InvalidMemory(f'k must be an integer from 1 to {MAX_RECALL_K}, not {k!r}')
+        if not isinstance(query, str):
+            raise InvalidMemory(f'a recall query must be a string, not {type(query).__name__}')
+        if not query.strip():
+            return []
+        await self._ensure()
+        # The embedder reads at most 256 tokens; a long message is cut here rather than tokenised whole.
+        vector = list((await self.embedder.embed_query(query[: 4 * MAX_FACT_CHARS])).embeddings[0])
+        hits = await self.client.query_points(
+            self.collection,
+            query=vector,
+            query_filter=_user_filter(user_id),
+            limit=k,
+            score_threshold=min_score,
+            with_payload=True,
+        )
+        return [_memory(hit.id, hit.payload or {}, score=hit.score) for hit in hits.points]
+
+    async def list(self, user_id: str) -> list[Memory]:
+        """Every memory of the user, oldest first."""
+        user_id = _check_user(user_id)
+        await self._ensure()
+        memories: list[Memory] = []
+        offset: models.ExtendedPointId | None = None
+        while True:
+            points, offset = await self.client.scroll(
+                self.collection,
+                scroll_filter=_user_filter(user_id),
+                limit=_PAGE,
+                offset=offset,
+                with_payload=True,
+            )
+            memories.extend(_memory(p.id, p.payload or {}) for p in points)
+            if offset is None:
+                break
+        memories.sort(key=lambda m: (m.created_at, m.id))
+        return memories
+
+    async def get(self, user_id: str, memory_id: str) -> Memory | None:
+        """The user's memory with this id; None if it does not exist or belongs to someone else."""
+        user_id = _check_user(user_id)
+        memory_id = _check_id(memory_id)
+        await self._ensure()
+        return await self._first(user_id, models.HasIdCondition(has_id=[memory_id]))
+
+    async def forget(self, user_id: str, memory_id: str) -> bool:
+        """Deletes the user's memory; False if there was none (already forgotten, or another user's)."""
+        user_id = _check_user(user_id)
+        memory_id = _check_id(memory_id)
+        await self._ensure()
+        selector = _user_filter(user_id, memory_id)
+        async with self._user_lock(user_id):
+            if not await self._count(selector):
+                return False
+            await self.client.delete(self.collection, points_selector=models.FilterSelector(filter=selector))
+            return True
+
+    async def forget_all(self, user_id: str) -> int:
+        """Deletes every memory of this user, and only of this user; returns how many."""
+        user_id = _check_user(user_id)
+        await self._ensure()
+        selector = _user_filter(user_id)
+        async with self._user_lock(user_id):
+            count = await self._count(selector)
+            if count:
+                await self.client.delete(
+                    self.collection, points_selector=models.FilterSelector(filter=selector)
+                )
+            return count
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _first(self, user_id: str, condition: models.Condition) -> Memory | None:
+        points, _ = await self.client.scroll(
+            self.collection,
+            scroll_filter=models.Filter(must=[_match('user_id', user_id), condition]),
+            limit=1,
+            with_payload=True,
+        )
+        return _memory(points[0].id, points[0].payload or {}) if points else None
+
+    async def _count(self, selector: models.Filter | None) -> int:
+        return (await self.client.count(self.collection, count_filter=selector, exact=True)).count
+
+    def _user_lock(self, user_id: str) -> asyncio.Lock:
+        """Serialises one user's writes in this process, so two turns can't both add the same slot."""
+        lock = self._user_locks.get(user_id)
+        if lock is None:
+            lock = self._user_locks[user_id] = asyncio.Lock()
+        return lock
+
+
+def _check_user(user_id: str) -> str:
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise InvalidMemory('user_id must be a non-empty string')
+    if len(user_id) > MAX_USER_ID_CHARS:
+        raise InvalidMemory(f'user_id is longer than {MAX_USER_ID_CHARS} characters')
+    return user_id
+
+
+def _check_fact(text: str) -> str:
+    if not isinstance(text, str):
+        raise InvalidMemory(f'a fact must be a string, not {type(text).__name__}')
+    text = text.strip()
+    if not text:
+        raise InvalidMemory('a fact to remember must not be empty or only whitespace')
+    if len(text) > MAX_FACT_CHARS:
+        raise InvalidMemory(
+            f'a fact to remember is at most {MAX_FACT_CHARS} characters; this one has {len(text)}'
+        )
+    return text
+
+
+def _check_id(memory_id: str) -> str:
+    try:
+        return str(uuid.UUID(memory_id))
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidMemoryId(f'memory id must be a UUID string, not {memory_id!r}') from None
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
+
+
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _user_filter(user_id: str, memory_id: str | None = None) -> models.Filter:
+    must: list[models.Condition] = [_match('user_id', user_id)]
+    if memory_id is not None:
+        must.append(models.HasIdCondition(has_id=[memory_id]))
+    return models.Filter(must=must)
+
+
+def _payload(memory: Memory, key: str, slot: str | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        'user_id': memory.user_id,
+        'text': memory.text,
+        'text_key': key,
+        'created_at': memory.created_at.isoformat(),
+        'updated_at': memory.updated_at.isoformat(),
+    }
+    if slot:
+        payload['slot'] = slot
+    return payload
+
+
+def _memory(point_id: models.ExtendedPointId, payload: dict[str, Any], score: float | None = None) -> Memory:
+    return Memory(
+        id=str(point_id),
+        user_id=payload['user_id'],
+        text=payload['text'],
+        created_at=datetime.fromisoformat(payload['created_at']),
+        updated_at=datetime.fromisoformat(payload['updated_at']),
+        score=score,
+    )
