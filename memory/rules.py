@@ -101,7 +101,11 @@ _RELATION_NOUNS = frozenset(
     'aunt uncle cousin niece nephew friend boss colleague coworker roommate neighbor neighbour dog cat '
     'puppy kitten pet bird parrot fish hamster rabbit horse'.split()
 )
-_SENTENCE_WORDS = frozenset("i i'm i've i'll i'd my me we our the a an it this that he she they".split())
+# Capitalised only because they start a sentence: not names.
+_SENTENCE_WORDS = frozenset(
+    "i i'm i've i'll i'd my me we our the a an it this that he she they please also actually honestly "
+    'now today recently currently lately just so and but oh well yes no remember note btw fyi by'.split()
+)
 _WORD = re.compile(r"[\w'’-]+")
 
 
@@ -143,12 +147,12 @@ def anchors(text: str) -> frozenset[str]:
     for raw in _WORD.findall(unicodedata.normalize('NFKC', text)):
         word = raw.replace('’', "'").strip("'-")
         lower = word.casefold().removesuffix("'s")
+        # 'Mondays' and 'Monday', 'dogs' and 'dog' name the same thing.
+        singular = lower[:-1] if lower.endswith('s') and not lower.endswith('ss') else lower
         if any(c.isdigit() for c in word):
             found.add(lower)
         elif word[:1].isupper() and lower not in _SENTENCE_WORDS:
-            found.add(lower)
-        else:
-            singular = lower[:-1] if lower.endswith('s') and lower[:-1] in _RELATION_NOUNS else lower
-            if singular in _RELATION_NOUNS:
-                found.add(singular)
+            found.add(singular)
+        elif singular in _RELATION_NOUNS or lower in _RELATION_NOUNS:
+            found.add(singular)
     return frozenset(found)

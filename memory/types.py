@@ -13,6 +13,13 @@ from typing import Literal
 
 StoreAction = Literal['added', 'updated', 'unchanged']
 
+# Activity names (`memory.activities`), here so the workflow can name them without importing the
+# store. Persisted in workflow histories: never rename one.
+RECALL_MEMORIES = 'recall_memories'
+STORE_MEMORY = 'store_memory'
+FORGET_MEMORY = 'forget_memory'
+LIST_MEMORIES = 'list_memories'
+
 
 @dataclass
 class Memory:
