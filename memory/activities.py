@@ -1,0 +1,112 @@
+"""Temporal activities over the memory store, run by the process that owns Qdrant.
+
+The store is process-wide (one embedder session, one Qdrant client; local mode locks its folder
+to one process, DESIGN P7), so the activities are bound methods of a `MemoryActivities` holder:
+
+    store = await open_store(settings)
+    Worker(client, task_queue=settings.memory_task_queue, activities=MemoryActivities(store).all())
+
+The workflow calls them by name with the dataclasses of `memory.types`. Activity names are
+persisted in workflow histories: never rename one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from durable_chat.settings import Settings
+from memory.embedder import build_embedder
+from memory.store import InvalidMemory, MemoryStore
+from memory.types import (
+    FORGET_MEMORY,
+    LIST_MEMORIES,
+    RECALL_MEMORIES,
+    STORE_MEMORY,
+    ForgetRequest,
+    ForgetResult,
+    ListRequest,
+    ListResult,
+    RecallRequest,
+    RecallResult,
+    StoreRequest,
+    StoreResult,
+)
+
+
+async def open_store(settings: Settings) -> MemoryStore:
+    """The embedder and Qdrant client that settings name, with the collection created or checked.
+
+    Raises `EmbeddingMismatch` at startup if the collection was built with another embedder.
+    """
+    if settings.qdrant_url:
+        client = AsyncQdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+    else:
+        settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+        client = AsyncQdrantClient(path=str(settings.qdrant_path))
+    store = MemoryStore(client, build_embedder(settings), settings.memory_collection)
+    try:
+        await store.ensure_collection()
+    except BaseException:
+        await client.close()
+        raise
+    return store
+
+
+def _invalid(error: InvalidMemory) -> ApplicationError:
+    # Bad input fails the same way on every attempt: retrying it would only spin.
+    return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
+
+
+class MemoryActivities:
+    """Holds the process's store; its bound methods are the activities."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.recall_memories, self.store_memory, self.forget_memory, self.list_memories]
+
+    @activity.defn(name=RECALL_MEMORIES)
+    async def recall_memories(self, request: RecallRequest) -> RecallResult:
+        try:
+            memories = await self.store.recall(
+                request.user_id, request.query, request.k, min_score=request.min_score
+            )
+        except InvalidMemory as error:
+            raise _invalid(error) from error
+        return RecallResult(memories=memories)
+
+    @activity.defn(name=STORE_MEMORY)
+    async def store_memory(self, request: StoreRequest) -> StoreResult:
+        """Idempotent: a retried attempt finds the fact already stored and reports `unchanged`."""
+        try:
+            return await self.store.remember(request.user_id, request.text)
+        except InvalidMemory as error:
+            raise _invalid(error) from error
+
+    @activity.defn(name=FORGET_MEMORY)
+    async def forget_memory(self, request: ForgetRequest) -> ForgetResult:
+        """Forgets one memory by id, or all of the user's with `forget_all=True`; never both, never neither."""
+        try:
+            if request.forget_all:
+                if request.memory_id is not None:
+                    raise InvalidMemory('give either a memory_id or forget_all=True, not both')
+                return ForgetResult(deleted=await self.store.forget_all(request.user_id))
+            if request.memory_id is None:
+                raise InvalidMemory('a memory_id is required (or forget_all=True to forget everything)')
+            deleted = await self.store.forget(request.user_id, request.memory_id)
+        except InvalidMemory as error:
+            raise _invalid(error) from error
+        return ForgetResult(deleted=int(deleted))
+
+    @activity.defn(name=LIST_MEMORIES)
+    async def list_memories(self, request: ListRequest) -> ListResult:
+        try:
+            return ListResult(memories=await self.store.list(request.user_id))
+        except InvalidMemory as error:
+            raise _invalid(error) from error
