@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.service import RPCError
 
 from api import websocket
-from api.chat_sessions import Refused, SessionClosed, SessionNotFound, SessionOwners
+from api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
 from api.routes import auth, operator, sessions
 from durable_chat.settings import Settings, get_settings
 from workflows.worker import connect
@@ -48,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(SessionClosed)
     async def closed(request: Request, error: SessionClosed) -> JSONResponse:
         return JSONResponse({'detail': f'session {error} is closed'}, status_code=409)
+
+    @app.exception_handler(NotTheOwner)
+    async def not_the_owner(request: Request, error: NotTheOwner) -> JSONResponse:
+        return JSONResponse({'detail': "only the session's user sends messages"}, status_code=403)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> JSONResponse:

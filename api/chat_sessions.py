@@ -15,6 +15,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
@@ -41,6 +42,10 @@ class SessionClosed(Exception):
     pass
 
 
+class NotTheOwner(Exception):
+    """An operator tried what only the session's own user may do (send messages)."""
+
+
 class Refused(Exception):
     """The workflow refused a request (an update's validator said why)."""
 
@@ -63,13 +68,20 @@ class SessionOwners:
         self._owners[session_id] = owner
         return owner
 
-    async def authorize(self, session_id: str, principal: Principal) -> None:
-        """Raises SessionNotFound unless the caller owns the session or is an operator (never says which)."""
+    async def authorize(self, session_id: str, principal: Principal, *, owner_only: bool = False) -> None:
+        """Raises SessionNotFound unless the caller owns the session or is an operator (never says which).
+
+        With `owner_only`, an operator gets NotTheOwner: operators watch and act, only users speak.
+        """
         if not is_session_id(session_id):
             raise SessionNotFound(session_id)
         owner = await self.owner(session_id)
-        if owner != principal.username and not principal.is_operator:
+        if owner == principal.username:
+            return
+        if not principal.is_operator:
             raise SessionNotFound(session_id)
+        if owner_only:
+            raise NotTheOwner(session_id)
 
 
 @dataclass
@@ -195,7 +207,7 @@ async def _raise_missing_or_closed(client: Client, session_id: str) -> None:
 def _reason(error: BaseException) -> str:
     while error.__cause__ is not None:
         error = error.__cause__
-    return str(error)
+    return error.message if isinstance(error, FailureError) else str(error)
 
 
 def _quote(value: str) -> str:

@@ -76,7 +76,8 @@ async def session_socket(
         return
     forwarder = asyncio.create_task(_forward(socket, redis, session_id, start_id))
     try:
-        await _receive(socket, client, settings, session_id)
+        may_send = await state.owners.owner(session_id) == user.username
+        await _receive(socket, client, settings, session_id, may_send)
     except WebSocketDisconnect:
         pass
     finally:
@@ -117,7 +118,9 @@ async def _forward(socket: _Socket, redis: aioredis.Redis, session_id: str, last
             last_id = frame['event_id']
 
 
-async def _receive(socket: _Socket, client: Client, settings: Settings, session_id: str) -> None:
+async def _receive(
+    socket: _Socket, client: Client, settings: Settings, session_id: str, may_send: bool
+) -> None:
     while True:
         received = await socket.ws.receive()
         if received['type'] == 'websocket.disconnect':
@@ -133,6 +136,9 @@ async def _receive(socket: _Socket, client: Client, settings: Settings, session_
             continue
         if not isinstance(data, dict) or data.get('type') != 'message':
             await socket.error('unknown frame: expected {"type": "message", "id": ..., "text": ...}')
+            continue
+        if not may_send:
+            await socket.error("only the session's user sends messages", status=403, id=data.get('id'))
             continue
         try:
             message = accept_message(MessageIn.model_validate(data), settings.max_message_chars)

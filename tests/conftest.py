@@ -94,12 +94,18 @@ def worker(workers: Workers) -> Process:
 
 
 @pytest.fixture(scope='session')
-def api_url(service_env: dict[str, str]) -> Iterator[str]:
+def api_process(service_env: dict[str, str]) -> Iterator[Process]:
     port = free_port()
     process = durable_chat('api', {**service_env, 'DURABLE_CHAT_PORT': str(port)}).start()
+    process.url = f'http://127.0.0.1:{port}'
     wait_for_port(port)
-    yield f'http://127.0.0.1:{port}'
+    yield process
     process.stop()
+
+
+@pytest.fixture(scope='session')
+def api_url(api_process: Process) -> str:
+    return api_process.url
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ class Process:
     env: dict[str, str]
     popen: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list[str])
+    url: str = ''
     _seen: threading.Condition = field(default_factory=threading.Condition)
 
     def start(self) -> Process:

@@ -84,7 +84,7 @@ async def post_message(
     owners: Owners,
 ) -> dict[str, str]:
     message = _accept(body, settings.max_message_chars)
-    await owners.authorize(session_id, user)
+    await owners.authorize(session_id, user, owner_only=True)
     await chat_sessions.send_message(client, session_id, message)
     return {'session_id': session_id, 'message_id': message.id}
 
