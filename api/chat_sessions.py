@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from temporalio.client import (
     Client,
@@ -23,7 +24,10 @@ from workflows.session import SA_STATUS, SA_TITLE, SA_USER, ChatSession, search_
 from workflows.shared import (
     QUERY_SNAPSHOT,
     SIGNAL_SEND,
+    UPDATE_ANSWER_APPROVAL,
     UPDATE_INTERRUPT,
+    Approval,
+    ApprovalAnswer,
     InterruptRequest,
     InterruptResult,
     SessionStart,
@@ -32,6 +36,8 @@ from workflows.shared import (
     UserMessage,
     workflow_id,
 )
+
+_T = TypeVar('_T')
 
 
 class SessionNotFound(Exception):
@@ -168,9 +174,18 @@ async def list_sessions(
 
 
 async def interrupt(client: Client, session_id: str, request: InterruptRequest) -> InterruptResult:
+    return await _update(client, session_id, UPDATE_INTERRUPT, request, InterruptResult)
+
+
+async def answer_approval(client: Client, session_id: str, answer: ApprovalAnswer) -> Approval:
+    return await _update(client, session_id, UPDATE_ANSWER_APPROVAL, answer, Approval)
+
+
+async def _update(client: Client, session_id: str, name: str, arg: object, result_type: type[_T]) -> _T:
+    """An update the workflow may refuse (its validator says why); updates need a running worker."""
     handle = client.get_workflow_handle(workflow_id(session_id))
     try:
-        return await handle.execute_update(UPDATE_INTERRUPT, request, result_type=InterruptResult)
+        return await handle.execute_update(name, arg, result_type=result_type)
     except WorkflowUpdateFailedError as error:
         raise Refused(_reason(error)) from error
     except RPCError as error:

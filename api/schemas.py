@@ -41,3 +41,8 @@ def accept_message(message: MessageIn, max_chars: int) -> UserMessage:
 
 class InterruptIn(BaseModel):
     drop_queued: bool = Field(default=False, description='Also drop the messages queued behind the turn.')
+
+
+class ApprovalIn(BaseModel):
+    approve: bool
+    reason: str = Field(default='', max_length=2000, description='Told to the model, with a denial.')

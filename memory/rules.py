@@ -128,13 +128,12 @@ def slot_of(text: str) -> str | None:
 
 
 def _favourite_topic(topic: str) -> str:
-    topic = ' '.join(topic.split())
-    topic = _FAVOURITE_SYNONYMS.get(topic, topic)
-    words = [_FAVOURITE_SYNONYMS.get(w, w) for w in topic.split()]
+    words = topic.split()
     last = words[-1]
     if last.endswith('s') and not last.endswith('ss') and len(last) > 3:
         words[-1] = last[:-1]  # 'my favourite movies are' and 'my favourite movie is' share a slot
-    return ' '.join(words)
+    topic = ' '.join(_FAVOURITE_SYNONYMS.get(w, w) for w in words)
+    return _FAVOURITE_SYNONYMS.get(topic, topic)
 
 
 def anchors(text: str) -> frozenset[str]:

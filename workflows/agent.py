@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic_ai import Agent
+from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.durable_exec.temporal import TemporalDurability
 from temporalio.common import RetryPolicy
 
@@ -30,7 +30,7 @@ agent = Agent(
     build_model(get_settings()),
     name=AGENT_NAME,
     deps_type=TurnDeps,
-    output_type=str,
+    output_type=[str, DeferredToolRequests],
     instructions=INSTRUCTIONS,
     # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
     model_settings={'max_retries': 0},

@@ -8,6 +8,7 @@ live tail of the turn in progress.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import timedelta
 
 from temporalio import workflow
@@ -15,18 +16,29 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
     from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow
     from pydantic_ai.exceptions import AgentRunError
     from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
 
     from workflows.activities import publish_turn_event
     from workflows.agent import agent
-    from workflows.events import RUN_ERROR, RUN_FINISHED, SESSION_CLOSED, TURN_INTERRUPTED
+    from workflows.events import (
+        APPROVAL_ANSWERED,
+        APPROVAL_REQUESTED,
+        RUN_ERROR,
+        RUN_FINISHED,
+        SESSION_CLOSED,
+        TURN_INTERRUPTED,
+    )
     from workflows.shared import (
         QUERY_SNAPSHOT,
         SIGNAL_SEND,
+        UPDATE_ANSWER_APPROVAL,
         UPDATE_INTERRUPT,
         WORKFLOW_NAME,
+        Approval,
+        ApprovalAnswer,
         InterruptRequest,
         InterruptResult,
         SessionStart,
@@ -122,6 +134,23 @@ class ChatSession(PydanticAIWorkflow):
         if self._running is None or self._interrupt is not None:
             raise ValueError('no turn is running')
 
+    @workflow.update(name=UPDATE_ANSWER_APPROVAL)
+    def answer_approval(self, answer: ApprovalAnswer) -> Approval:
+        approval = self._approval(answer.approval_id)
+        assert approval is not None
+        approval.status = 'approved' if answer.approve else 'denied'
+        approval.reason = answer.reason
+        approval.answered_by = answer.by
+        return approval
+
+    @answer_approval.validator
+    def _validate_answer(self, answer: ApprovalAnswer) -> None:
+        approval = self._approval(answer.approval_id)
+        if approval is None:
+            raise ValueError(f'no approval request {answer.approval_id}')
+        if approval.status != 'pending':
+            raise ValueError(f'approval {answer.approval_id} was already answered ({approval.status})')
+
     @workflow.query(name=QUERY_SNAPSHOT)
     def snapshot(self) -> Snapshot:
         state = self.state
@@ -131,7 +160,11 @@ class ChatSession(PydanticAIWorkflow):
             title=state.title,
             status=self._status,
             turns=state.turns,
+            approvals=state.approvals,
         )
+
+    def _approval(self, approval_id: str) -> Approval | None:
+        return next((a for a in self.state.approvals if a.id == approval_id), None)
 
     def _next_queued(self) -> Turn | None:
         return next((t for t in self.state.turns if t.status == 'queued'), None)
@@ -149,9 +182,15 @@ class ChatSession(PydanticAIWorkflow):
         self._running = turn
         self._interrupt = None
         self._set_status('thinking')
-        deps = TurnDeps(session_id=self.state.session_id, turn=turn.number)
+        deps = TurnDeps(session_id=self.state.session_id, turn=turn.number, user_id=self.state.user_id)
         try:
             result = await agent.run(turn.user_text, message_history=self.state.messages, deps=deps)
+            while isinstance(result.output, DeferredToolRequests):
+                answers = await self._await_approvals(turn, result.output)
+                self._set_status('thinking')
+                result = await agent.run(
+                    message_history=result.all_messages(), deferred_tool_results=answers, deps=deps
+                )
         except asyncio.CancelledError:
             await self._mark_interrupted(turn)
             if self._interrupt is None:
@@ -170,8 +209,40 @@ class ChatSession(PydanticAIWorkflow):
         finally:
             self._running = None
 
+    async def _await_approvals(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
+        """Waits, durably, for a person to answer each tool call that needs approval."""
+        pending = [
+            Approval(
+                id=call.tool_call_id, turn=turn.number, tool_name=call.tool_name, args=call.args_as_dict()
+            )
+            for call in requests.approvals
+        ]
+        self.state.approvals.extend(pending)
+        self._set_status('awaiting_approval')
+        for approval in pending:
+            await self._publish(
+                TurnEvent(self.state.session_id, turn.number, APPROVAL_REQUESTED, asdict(approval))
+            )
+        await workflow.wait_condition(lambda: all(a.status != 'pending' for a in pending))
+        for approval in pending:
+            await self._publish(
+                TurnEvent(self.state.session_id, turn.number, APPROVAL_ANSWERED, asdict(approval))
+            )
+        denied = 'The user denied this tool call.'
+        return DeferredToolResults(
+            approvals={
+                a.id: True if a.status == 'approved' else ToolDenied(f'{denied} {a.reason}'.strip())
+                for a in pending
+            },
+            # Unexpected external calls get an error result rather than hanging the turn.
+            calls={call.tool_call_id: 'This tool cannot run here.' for call in requests.calls},
+        )
+
     async def _mark_interrupted(self, turn: Turn) -> None:
         turn.status = 'interrupted'
+        for approval in self.state.approvals:
+            if approval.turn == turn.number and approval.status == 'pending':
+                approval.status = 'cancelled'
         self.state.messages = [
             *self.state.messages,
             ModelRequest(parts=[UserPromptPart(content=turn.user_text)]),

@@ -16,6 +16,7 @@ SIGNAL_SEND = 'send'
 QUERY_SNAPSHOT = 'snapshot'
 
 UPDATE_INTERRUPT = 'interrupt'
+UPDATE_ANSWER_APPROVAL = 'answer_approval'
 
 SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
 TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
@@ -44,6 +45,31 @@ class Turn:
     reply: str = ''
 
 
+ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
+
+
+@dataclass
+class Approval:
+    """A tool call waiting for (or given) a person's yes or no."""
+
+    id: str
+    """The model's tool call id."""
+    turn: int
+    tool_name: str
+    args: dict[str, object]
+    status: ApprovalStatus = 'pending'
+    reason: str = ''
+    answered_by: str = ''
+
+
+@dataclass
+class ApprovalAnswer:
+    approval_id: str
+    approve: bool
+    reason: str = ''
+    by: str = ''
+
+
 @dataclass
 class SessionState:
     """Everything a session carries from one workflow run to the next (continue-as-new)."""
@@ -54,6 +80,7 @@ class SessionState:
     turns: list[Turn] = field(default_factory=list[Turn])
     messages: list[ModelMessage] = field(default_factory=list[ModelMessage])
     seen_message_ids: list[str] = field(default_factory=list[str])
+    approvals: list[Approval] = field(default_factory=list[Approval])
 
 
 @dataclass
@@ -65,6 +92,7 @@ class Snapshot:
     title: str
     status: SessionStatus
     turns: list[Turn]
+    approvals: list[Approval] = field(default_factory=list[Approval])
 
     @property
     def finished_turns(self) -> set[int]:
@@ -90,6 +118,8 @@ class TurnDeps:
 
     session_id: str
     turn: int
+    user_id: str = ''
+    """Whose memories the tools read and write."""
 
 
 @dataclass

@@ -16,13 +16,14 @@ from api.chat_sessions import SessionOwners
 from api.deps import CurrentUser, SettingsDep, TemporalClient
 from api.schemas import (
     SESSION_ID_PATTERN,
+    ApprovalIn,
     InterruptIn,
     MessageIn,
     MessageRejected,
     SessionCreate,
     accept_message,
 )
-from workflows.shared import InterruptRequest, UserMessage
+from workflows.shared import ApprovalAnswer, InterruptRequest, UserMessage
 
 router = APIRouter(prefix='/sessions', tags=['sessions'])
 
@@ -109,3 +110,19 @@ async def close_session(
     await owners.authorize(session_id, user)
     await chat_sessions.close(client, session_id)
     return {'session_id': session_id, 'status': 'closed'}
+
+
+@router.post('/{session_id}/approvals/{approval_id}')
+async def answer_approval(
+    session_id: SessionId,
+    approval_id: Annotated[str, Path(min_length=1, max_length=200)],
+    body: ApprovalIn,
+    user: CurrentUser,
+    client: TemporalClient,
+    owners: Owners,
+) -> dict[str, Any]:
+    await owners.authorize(session_id, user)
+    answer = ApprovalAnswer(
+        approval_id=approval_id, approve=body.approve, reason=body.reason, by=user.username
+    )
+    return asdict(await chat_sessions.answer_approval(client, session_id, answer))

@@ -1,0 +1,31 @@
+"""A real store for each test: Qdrant local mode in the test's own folder, the real offline embedder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic_ai import Embedder
+from qdrant_client import AsyncQdrantClient
+
+from memory.embedder import OnnxMiniLMEmbeddingModel
+from memory.store import MemoryStore
+
+
+@pytest.fixture(scope='session')
+def embedder() -> Embedder:
+    return Embedder(OnnxMiniLMEmbeddingModel())
+
+
+@pytest.fixture
+def qdrant_path(tmp_path: Path) -> Path:
+    return tmp_path / 'qdrant'
+
+
+@pytest.fixture
+async def store(embedder: Embedder, qdrant_path: Path) -> AsyncIterator[MemoryStore]:
+    memory_store = MemoryStore(AsyncQdrantClient(path=str(qdrant_path)), embedder, 'memories')
+    await memory_store.ensure_collection()
+    yield memory_store
+    await memory_store.close()
