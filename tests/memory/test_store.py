@@ -145,7 +145,9 @@ async def test_another_embedder_on_the_collection_is_refused(embedder: Embedder,
         # Same name, other dimension (e.g. a `dimensions` setting changed).
         resized = Embedder(TestEmbeddingModel(dimensions=8))
         with pytest.raises(EmbeddingMismatch, match='8 dimensions'):
-            await MemoryStore(client, resized, name='onnxruntime:all-MiniLM-L6-v2-onnx-int8').ensure_collection()
+            await MemoryStore(
+                client, resized, name='onnxruntime:all-MiniLM-L6-v2-onnx-int8'
+            ).ensure_collection()
         # Nothing was written by the refused stores.
         points, _ = await client.scroll('memories', limit=10)
         assert [p.payload and p.payload['text'] for p in points] == ['I live in Paris']

@@ -46,11 +46,16 @@ ADDS = [
     ('I go to the gym on Mondays', 'I go to the gym on Tuesdays'),
     ('I have a meeting with my boss on Friday', 'I have a meeting with my boss on Thursday'),
     ("My son's name is Leo", 'My name is Sam'),
+    ('My favourite food is pizza', 'My favourite snack is pizza'),
+    ('My favourite drink is coffee', 'My favourite hot drink is coffee'),
+    ('I live in Paris', 'I work in Paris'),
 ]
 
 
 @pytest.mark.parametrize(('old', 'new'), UPDATES)
-async def test_restated_or_contradicting_fact_updates_in_place(store: MemoryStore, old: str, new: str) -> None:
+async def test_restated_or_contradicting_fact_updates_in_place(
+    store: MemoryStore, old: str, new: str
+) -> None:
     first = (await store.remember('u', old)).memory
     second = await store.remember('u', new)
     assert second.action == 'updated'
@@ -75,15 +80,6 @@ async def test_a_slot_belongs_to_one_user(store: MemoryStore) -> None:
     await store.remember('a', 'I live in Paris')
     assert (await store.remember('b', 'I moved to Lyon')).action == 'added'
     assert [m.text for m in await store.list('a')] == ['I live in Paris']
-
-
-async def test_a_slot_found_by_similarity_keeps_its_slot(store: MemoryStore) -> None:
-    # 'I live in Paris' sets the residence slot; a near-identical restatement the rules don't
-    # recognise updates it by similarity, and the slot stays so the next move still finds it.
-    home = (await store.remember('u', 'I live in Paris, France')).memory
-    assert (await store.remember('u', 'I live in Paris France')).action == 'unchanged' or True
-    moved = await store.remember('u', 'I relocated to Lyon')
-    assert (moved.action, moved.memory.id) == ('updated', home.id)
 
 
 @pytest.mark.parametrize(
