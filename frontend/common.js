@@ -1,0 +1,258 @@
+// Shared by the chat page and the operator console: sign-in, REST calls, and SessionView, which
+// renders one session from the workflow's snapshot (the truth) plus the live stream events.
+// Live text rules: a turn's text is kept per (step, attempt, message) so ATTEMPT_STARTED for a step
+// drops what an abandoned attempt streamed; RUN_FINISHED carries the final reply and replaces it;
+// after TURN_INTERRUPTED nothing more of the turn is shown.
+'use strict';
+
+const DC = (() => {
+  const TOKEN_KEY = 'durable-chat-token';
+  const $ = (id) => document.getElementById(id);
+
+  function takeHashParams() {
+    // A token arrives once in the URL fragment (never sent to the server), then lives in localStorage.
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (params.get('token')) localStorage.setItem(TOKEN_KEY, params.get('token'));
+    params.delete('token');
+    history.replaceState(null, '', params.toString() ? `#${params}` : location.pathname);
+    return params;
+  }
+
+  function token() { return localStorage.getItem(TOKEN_KEY); }
+
+  function showSignIn(message) {
+    $('signin').hidden = false;
+    $('signin-message').textContent = message || '';
+    $('signin-form').onsubmit = (event) => {
+      event.preventDefault();
+      localStorage.setItem(TOKEN_KEY, $('signin-token').value.trim());
+      location.reload();
+    };
+  }
+
+  async function api(path, options = {}) {
+    const response = await fetch(path, {
+      ...options,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token()}`, ...(options.headers || {}) },
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401) showSignIn('Your sign-in expired or is invalid.');
+    if (!response.ok) {
+      throw new Error(typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail || response.statusText));
+    }
+    return body;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  const FINISHED = new Set(['done', 'failed', 'interrupted', 'dropped']);
+
+  class SessionView {
+    constructor({ turnsEl, statusEl, titleEl, errorEl, connectionEl, canSend, onChange }) {
+      Object.assign(this, { turnsEl, statusEl, titleEl, errorEl, connectionEl, canSend, onChange });
+      this.sessionId = null;
+      this.socket = null;
+      this.reset();
+    }
+
+    reset() {
+      this.lastEventId = null;
+      this.turns = [];
+      this.status = '';
+      this.live = new Map();       // turn number -> {parts, status, reply}
+      this.pending = new Map();    // message id -> text, until a snapshot holds it
+      this.approvals = new Map();  // approval id -> approval
+      this.retryMs = 250;
+      this.refreshTimer = null;
+    }
+
+    open(sessionId) {
+      this.close();
+      this.reset();
+      this.sessionId = sessionId;
+      this.render();
+      this.connect();
+    }
+
+    close() {
+      if (this.socket) { const old = this.socket; this.socket = null; old.close(); }
+    }
+
+    connect() {
+      const sessionId = this.sessionId;
+      const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+      const query = new URLSearchParams({ token: token() || '' });
+      if (this.lastEventId) query.set('after', this.lastEventId);
+      const socket = new WebSocket(`${proto}://${location.host}/ws/sessions/${sessionId}?${query}`);
+      this.socket = socket;
+      socket.onopen = () => { this.connectionEl.textContent = ''; this.retryMs = 250; };
+      socket.onmessage = (message) => {
+        if (this.socket !== socket) return;
+        this.onFrame(JSON.parse(message.data));
+        this.render();
+      };
+      socket.onclose = (event) => {
+        if (this.socket !== socket) return;
+        if (event.code === 4404) { this.errorEl.textContent = 'This session does not exist.'; return; }
+        if (event.code === 4401) { showSignIn('Please sign in.'); return; }
+        this.connectionEl.textContent = 'reconnecting…';
+        setTimeout(() => { if (this.socket === socket) this.connect(); }, this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, 5000);
+      };
+    }
+
+    onFrame(frame) {
+      if (frame.type === 'SNAPSHOT') {
+        this.live.clear();
+        this.applySnapshot(frame.session);
+      } else if (frame.type === 'ERROR') {
+        this.errorEl.textContent = frame.reason;
+        if (frame.id) this.pending.delete(frame.id);
+      } else if (frame.type === 'ACK') {
+        this.scheduleRefresh();
+      } else if (frame.event_id) {
+        this.lastEventId = frame.event_id;
+        this.applyEvent(frame);
+      }
+    }
+
+    applySnapshot(session) {
+      this.turns = session.turns;
+      this.status = session.status;
+      this.approvals = new Map(session.approvals.map((a) => [a.id, a]));
+      if (this.titleEl) this.titleEl.textContent = session.title || 'New chat';
+      for (const turn of session.turns) {
+        this.pending.delete(turn.message_id);
+        if (FINISHED.has(turn.status)) this.live.delete(turn.number);
+      }
+      if (this.onChange) this.onChange(this);
+    }
+
+    scheduleRefresh() {
+      // Something the stream does not carry (a new turn's user text, a status): ask for the snapshot.
+      if (this.refreshTimer) return;
+      this.refreshTimer = setTimeout(async () => {
+        this.refreshTimer = null;
+        try { this.applySnapshot(await api(`/sessions/${this.sessionId}`)); this.render(); } catch (e) { /* next event retries */ }
+      }, 50);
+    }
+
+    liveTurn(number) {
+      if (!this.live.has(number)) this.live.set(number, { parts: new Map(), status: 'running', reply: null });
+      return this.live.get(number);
+    }
+
+    applyEvent(frame) {
+      const turn = this.liveTurn(frame.turn);
+      switch (frame.type) {
+        case 'ATTEMPT_STARTED':
+          for (const [key, part] of turn.parts) if (part.step === frame.step) turn.parts.delete(key);
+          break;
+        case 'TEXT_MESSAGE_CONTENT': {
+          if (turn.status !== 'running') break;
+          const key = `${frame.step}/${frame.attempt}/${frame.messageId}`;
+          if (!turn.parts.has(key)) turn.parts.set(key, { step: frame.step, text: '' });
+          turn.parts.get(key).text += frame.delta;
+          break;
+        }
+        case 'RUN_FINISHED': turn.status = 'done'; turn.reply = frame.result ?? null; break;
+        case 'RUN_ERROR': turn.status = 'failed'; turn.reply = frame.message ?? 'error'; break;
+        case 'TURN_INTERRUPTED': turn.status = 'interrupted'; break;
+        case 'APPROVAL_REQUESTED':
+        case 'APPROVAL_ANSWERED':
+          this.approvals.set(frame.id, { ...frame });
+          break;
+        default: break;
+      }
+      if (!this.turns.some((t) => t.number === frame.turn) || turn.status !== 'running' || frame.type.startsWith('APPROVAL')
+          || frame.type === 'SESSION_CLOSED') {
+        this.scheduleRefresh();
+      }
+    }
+
+    turnText(turn) {
+      if (FINISHED.has(turn.status)) return turn.reply;
+      const live = this.live.get(turn.number);
+      if (!live) return '';
+      if (live.reply !== null) return live.reply;
+      return [...live.parts.values()].map((p) => p.text).join('');
+    }
+
+    async send(text) {
+      const id = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+      this.pending.set(id, text);
+      this.render();
+      const frame = JSON.stringify({ type: 'message', id, text });
+      if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+        this.socket.send(frame);
+      } else {
+        // Same id over REST: if the socket had delivered it after all, the workflow ignores the second.
+        await api(`/sessions/${this.sessionId}/messages`, { method: 'POST', body: JSON.stringify({ id, text }) });
+      }
+    }
+
+    async answer(approvalId, approve, reason) {
+      const body = JSON.stringify({ approve, reason: reason || '' });
+      await api(`/sessions/${this.sessionId}/approvals/${encodeURIComponent(approvalId)}`, { method: 'POST', body });
+      this.scheduleRefresh();
+    }
+
+    approvalBox(approval) {
+      const box = el('div', `approval ${approval.status}`);
+      box.dataset.approvalId = approval.id;
+      box.append(el('div', 'approval-what', `The assistant wants to run ${approval.tool_name}(${JSON.stringify(approval.args)})`));
+      if (approval.status !== 'pending') {
+        const by = approval.answered_by ? ` by ${approval.answered_by}` : '';
+        box.append(el('div', 'approval-status', `${approval.status}${by}${approval.reason ? `: ${approval.reason}` : ''}`));
+        return box;
+      }
+      const reason = el('input', 'approval-reason');
+      reason.placeholder = 'reason (optional)';
+      const approve = el('button', 'approve', 'Approve');
+      const deny = el('button', 'deny', 'Deny');
+      const act = (yes) => this.answer(approval.id, yes, reason.value).catch((e) => { this.errorEl.textContent = e.message; });
+      approve.onclick = () => act(true);
+      deny.onclick = () => act(false);
+      box.append(reason, approve, deny);
+      return box;
+    }
+
+    render() {
+      const list = this.turnsEl;
+      list.replaceChildren();
+      for (const turn of this.turns) {
+        const item = el('li');
+        item.dataset.turn = turn.number;
+        item.append(el('div', 'user', turn.user_text));
+        const status = FINISHED.has(turn.status) ? turn.status : (this.live.get(turn.number)?.status ?? turn.status);
+        const text = this.turnText(turn);
+        if (text || status !== 'queued') {
+          const shown = text || { interrupted: '(interrupted)', dropped: '(dropped)' }[status] || '…';
+          const reply = el('div', `assistant ${status}`, shown);
+          reply.dataset.status = status;
+          item.append(reply);
+        }
+        for (const approval of this.approvals.values()) if (approval.turn === turn.number) item.append(this.approvalBox(approval));
+        list.append(item);
+      }
+      for (const [id, text] of this.pending) {
+        const item = el('li', 'pending');
+        item.dataset.messageId = id;
+        item.append(el('div', 'user', text));
+        list.append(item);
+      }
+      const busy = this.turns.some((t) => t.status === 'running' || t.status === 'queued');
+      this.statusEl.textContent = this.status === 'awaiting_approval' || this.status === 'closed' ? this.status.replace('_', ' ')
+        : busy ? 'thinking…' : this.status;
+      this.statusEl.dataset.status = this.status;
+      list.scrollTop = list.scrollHeight;
+    }
+  }
+
+  return { $, api, el, token, takeHashParams, showSignIn, SessionView };
+})();
