@@ -68,6 +68,8 @@ __all__ = [
     'Memory',
     'MemoryStore',
     'NAMESPACE',
+    'memory_point',
+    'new_memory_id',
     'StoreResult',
     'UPDATE_SIMILARITY',
 ]
@@ -231,11 +233,7 @@ class MemoryStore:
                 memory_id = await self._free_id(user_id, text)
                 memory = Memory(id=memory_id, user_id=user_id, text=text, created_at=now, updated_at=now)
                 action = 'added'
-            await self.client.upsert(
-                self.collection,
-                points=[models.PointStruct(id=memory.id, vector=vector, payload=_payload(memory, key, slot))],
-                wait=True,
-            )
+            await self.client.upsert(self.collection, points=[memory_point(memory, vector, slot)], wait=True)
             return StoreResult(memory=memory, action=action)
 
     async def _restated(
@@ -263,14 +261,12 @@ class MemoryStore:
 
     async def _free_id(self, user_id: str, text: str) -> str:
         """`uuid5(user, text)`, unless an updated memory already took it for another text."""
-        base = f'{user_id}\n{normalise(text)}'
         for attempt in range(100):
-            candidate = str(uuid.uuid5(NAMESPACE, base if attempt == 0 else f'{base}\n{attempt}'))
+            candidate = new_memory_id(user_id, text, attempt)
             if not await self._count(_user_filter(user_id, candidate)):
                 return candidate
-        raise RuntimeError(
-            f'no free memory id for user {user_id!r} after 100 tries'
-        )  # not reachable in practice
+        # Not reachable in practice: it takes 100 memories each updated away from the same first text.
+        raise RuntimeError(f'no free memory id for user {user_id!r} after 100 tries')
 
     async def recall(
         self, user_id: str, query: str, k: int = 5, *, min_score: float | None = None
@@ -371,6 +367,30 @@ class MemoryStore:
         return lock
 
 
+def memory_point(memory: Memory, vector: list[float], slot: str | None = None) -> models.PointStruct:
+    """The Qdrant point of a memory, for `remember` and for bulk imports that skip the update rule."""
+    payload: dict[str, Any] = {
+        'user_id': memory.user_id,
+        'text': memory.text,
+        'text_key': _text_key(memory.text),
+        'created_at': memory.created_at.isoformat(),
+        'updated_at': memory.updated_at.isoformat(),
+    }
+    if slot := slot or slot_of(memory.text):
+        payload['slot'] = slot
+    return models.PointStruct(id=memory.id, vector=vector, payload=payload)
+
+
+def new_memory_id(user_id: str, text: str, attempt: int = 0) -> str:
+    """The id a fact gets when it is first added: the same for every retry and every worker.
+
+    `attempt` > 0 only when an updated memory kept the first id for another text (`_free_id`);
+    a normalised text holds no newline, so the suffix can't collide with another fact's id.
+    """
+    name = f'{user_id}\n{normalise(text)}'
+    return str(uuid.uuid5(NAMESPACE, f'{name}\n{attempt}' if attempt else name))
+
+
 def _check_user(user_id: str) -> str:
     if not isinstance(user_id, str) or not user_id.strip():
         raise InvalidMemory('user_id must be a non-empty string')
@@ -412,19 +432,6 @@ def _user_filter(user_id: str, memory_id: str | None = None) -> models.Filter:
     if memory_id is not None:
         must.append(models.HasIdCondition(has_id=[memory_id]))
     return models.Filter(must=must)
-
-
-def _payload(memory: Memory, key: str, slot: str | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        'user_id': memory.user_id,
-        'text': memory.text,
-        'text_key': key,
-        'created_at': memory.created_at.isoformat(),
-        'updated_at': memory.updated_at.isoformat(),
-    }
-    if slot:
-        payload['slot'] = slot
-    return payload
 
 
 def _memory(point_id: models.ExtendedPointId, payload: dict[str, Any], score: float | None = None) -> Memory:

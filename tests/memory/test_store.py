@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,10 @@ from memory.store import (
     InvalidMemory,
     InvalidMemoryId,
     MemoryStore,
+    memory_point,
+    new_memory_id,
 )
+from memory.types import Memory
 
 A_FACTS = ['I live in Paris', 'I have a dog named Rex', 'My favourite colour is blue']
 
@@ -67,6 +71,22 @@ async def test_a_retried_update_is_unchanged(store: MemoryStore) -> None:
     assert (update.action, retry.action) == ('updated', 'unchanged')
     assert update.memory.id == retry.memory.id == original.memory.id
     assert [m.text for m in await store.list('alice')] == ['I moved to Lyon']
+
+
+async def test_an_id_kept_by_an_updated_memory_is_not_overwritten(store: MemoryStore) -> None:
+    # An update keeps the memory's first id, which was derived from its first text. Should that
+    # first text come back as a separate fact, it gets the next free id instead of overwriting.
+    taken = new_memory_id('alice', 'I play chess')
+    now = datetime.now(UTC)
+    kept = Memory(id=taken, user_id='alice', text='I collect stamps', created_at=now, updated_at=now)
+    vector = list((await store.embedder.embed_documents(kept.text)).embeddings[0])
+    await store.client.upsert(store.collection, [memory_point(kept, vector)])
+
+    added = await store.remember('alice', 'I play chess')
+    assert added.action == 'added'
+    assert added.memory.id == new_memory_id('alice', 'I play chess', 1)
+    assert sorted(m.text for m in await store.list('alice')) == ['I collect stamps', 'I play chess']
+    assert (await store.remember('alice', 'I play chess')).action == 'unchanged'
 
 
 async def test_concurrent_identical_writes_leave_one_memory(store: MemoryStore) -> None:
