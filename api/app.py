@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 
 from api import websocket
 from api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
-from api.routes import auth, operator, sessions
+from api.routes import auth, memories, operator, sessions
 from durable_chat.settings import Settings, get_settings
 from workflows.worker import connect
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title='durable-chat', lifespan=lifespan)
     app.include_router(auth.router)
     app.include_router(sessions.router)
+    app.include_router(memories.router)
     app.include_router(operator.router)
     app.include_router(websocket.router)
 

@@ -20,6 +20,7 @@ from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
+from durable_chat.settings import Settings
 from workflows.session import SA_STATUS, SA_TITLE, SA_USER, ChatSession, search_attributes
 from workflows.shared import (
     QUERY_SNAPSHOT,
@@ -109,15 +110,20 @@ def new_session_id() -> str:
 
 
 async def create_session(
-    client: Client, task_queue: str, user_id: str, session_id: str, first: UserMessage | None
+    client: Client, settings: Settings, user_id: str, session_id: str, first: UserMessage | None
 ) -> None:
     """Starts the session; with a first message it is signal-with-start, so nothing is lost between."""
-    start = SessionStart(state=SessionState(session_id=session_id, user_id=user_id))
+    state = SessionState(
+        session_id=session_id,
+        user_id=user_id,
+        memory_task_queue=settings.memory_task_queue,
+        recall_k=settings.recall_k,
+    )
     await client.start_workflow(
         ChatSession.run,
-        start,
+        SessionStart(state=state),
         id=workflow_id(session_id),
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
         search_attributes=search_attributes(user_id, 'idle'),
         # A retried create with the same id lands on the same session, and the message id dedupes.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     task_queue: str = 'chat'
+    worker_roles: str = 'chat,memory'
+    """What `durable-chat worker` serves: `chat` (sessions), `memory` (owns Qdrant), or both."""
 
     # Redis: unset means `durable-chat up` starts an embedded Valkey.
     redis_url: str | None = None
@@ -69,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def temporal_ui(self) -> str:
         return self.temporal_ui_url or f'http://localhost:{self.temporal_ui_port}'
+
+    @property
+    def roles(self) -> set[str]:
+        return {role.strip() for role in self.worker_roles.split(',') if role.strip()}
 
     @property
     def qdrant_path(self) -> Path:

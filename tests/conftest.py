@@ -59,11 +59,16 @@ def service_env(
 
 
 class Workers:
-    """The test session's worker processes; tests kill and start them at will."""
+    """The test session's chat workers; tests kill and start them at will.
+
+    One memory worker owns the test Qdrant (local mode allows one process) for the whole session.
+    """
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
+        self.env = {**env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}
         self.running: list[Process] = []
+        self.memory = durable_chat('worker', {**env, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
+        self.memory.wait_for_line(WORKER_READY)
 
     def start(self) -> Process:
         process = durable_chat('worker', self.env).start()
@@ -76,7 +81,7 @@ class Workers:
         return self.running[0] if self.running else self.start()
 
     def stop_all(self) -> None:
-        for process in self.running:
+        for process in [*self.running, self.memory]:
             process.stop()
         self.running.clear()
 

@@ -2,19 +2,25 @@
 
 Its replies are a pure function of the user's message, so a retried attempt streams the same text:
 - `slow N [label]`: N numbered words, one token each, 40 ms apart (a reply long enough to interrupt);
+- `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
+  (the memory tools, `forget` asking for approval), replies in fast tokens;
+- `in your instructions?`: lists the memories recalled into the instructions before the turn;
 - anything else: `Echo: <message>` in word tokens, 5 ms apart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 
 from pydantic_ai.messages import ModelMessage
-from pydantic_ai.models.function import AgentInfo, DeltaToolCalls, FunctionModel
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
-from workflows.offline_model import last_user_text, tokens
+from workflows.offline_model import decide, instructed_memories, last_user_text, tokens
+
+TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember)', re.I)
 
 SLOW_TOKEN_SECONDS = 0.04
 FAST_TOKEN_SECONDS = 0.005
@@ -32,7 +38,18 @@ def expected_reply(text: str) -> str:
 
 
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
-    parts, delay = scripted_reply(last_user_text(messages))
+    text = last_user_text(messages)
+    if text == 'in your instructions?':
+        listed = '; '.join(instructed_memories(info.instructions)) or 'nothing'
+        parts, delay = tokens(f'Instructed: {listed}'), FAST_TOKEN_SECONDS
+    elif TOOL_FLOW.match(text):
+        step = decide(messages, info.instructions)
+        if isinstance(step, tuple):
+            yield {0: DeltaToolCall(name=step[0], json_args=json.dumps(step[1]))}
+            return
+        parts, delay = tokens(step), FAST_TOKEN_SECONDS
+    else:
+        parts, delay = scripted_reply(text)
     for part in parts:
         await asyncio.sleep(delay)
         yield part

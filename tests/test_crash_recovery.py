@@ -35,16 +35,19 @@ async def test_worker_killed_mid_stream_turn_completes_exactly_once(
     assert [(t['user_text'], t['reply'], t['status']) for t in turns] == [
         ('slow 50', expected_reply('slow 50'), 'done')
     ]
-    # Temporal's own record: one model request that completed, after one that timed out.
-    events = [
-        e async for e in temporal_client.get_workflow_handle(workflow_id(session_id)).fetch_history_events()
-    ]
-    completed = [e for e in events if e.HasField('activity_task_completed_event_attributes')]
-    scheduled = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
+    # Temporal's own record: one model request, scheduled once, completed once (its retry is inside it).
+    handle = temporal_client.get_workflow_handle(workflow_id(session_id))
+    events = [e async for e in handle.fetch_history_events()]
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
         for e in events
         if e.HasField('activity_task_scheduled_event_attributes')
+    }
+    completed = [
+        scheduled[e.activity_task_completed_event_attributes.scheduled_event_id]
+        for e in events
+        if e.HasField('activity_task_completed_event_attributes')
     ]
-    assert scheduled == ['agent__chat__model_request_stream']
-    assert len(completed) == 1
+    assert list(scheduled.values()) == ['recall_memories', 'agent__chat__model_request_stream']
+    assert completed == ['recall_memories', 'agent__chat__model_request_stream']
     await client.disconnect()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic_ai import Agent, DeferredToolRequests
+from pydantic_ai import Agent, DeferredToolRequests, RunContext
 from pydantic_ai.durable_exec.temporal import TemporalDurability
 from temporalio.common import RetryPolicy
 
@@ -17,13 +17,16 @@ from durable_chat.settings import get_settings
 from workflows.events import publish_agent_events
 from workflows.models import build_model
 from workflows.shared import TurnDeps
+from workflows.tools import memory_tools
 
 AGENT_NAME = 'chat'
 """Persisted: it prefixes every activity name of running sessions. Never rename it."""
 
 INSTRUCTIONS = (
     'You are a helpful assistant in a chat application. Answer concisely. '
-    'The conversation so far is the message history.'
+    'The conversation so far is the message history. You have a long-term memory of this user: '
+    'use `remember` for lasting facts they tell you about themselves, `recall` to look them up, '
+    'and `forget` (after `recall`, by id) when they ask you to forget something.'
 )
 
 agent = Agent(
@@ -32,6 +35,7 @@ agent = Agent(
     deps_type=TurnDeps,
     output_type=[str, DeferredToolRequests],
     instructions=INSTRUCTIONS,
+    toolsets=[memory_tools],
     # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
     model_settings={'max_retries': 0},
     capabilities=[
@@ -51,3 +55,12 @@ agent = Agent(
         )
     ],
 )
+
+
+@agent.instructions
+def remembered(ctx: RunContext[TurnDeps]) -> str:
+    """Long-term memories recalled for this turn's message before the model ran (DESIGN 5)."""
+    if not ctx.deps.memories:
+        return ''
+    lines = '\n'.join(f'- {memory}' for memory in ctx.deps.memories)
+    return f'What you remember about this user from earlier conversations:\n{lines}'

@@ -1,17 +1,19 @@
 """The built-in offline assistant: a small rule-based model that needs no key and no download.
 
 It exists so that every part of the product can be seen with nothing configured (DESIGN 7). It
-streams its replies token by token like a real model and says plainly what it is.
+streams its replies token by token like a real model, says plainly what it is, and drives the
+memory tools: "remember that ...", "what do you remember?", "forget ..." (which asks for approval).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 
-from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
-from pydantic_ai.models.function import AgentInfo, DeltaToolCalls, FunctionModel
+from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 LABEL = '[offline assistant]'
 TOKEN_DELAY_SECONDS = 0.02
@@ -19,11 +21,16 @@ TOKEN_DELAY_SECONDS = 0.02
 
 _HELP = (
     "I'm the offline assistant built into durable-chat: a few rules, not a language model. "
-    'I answer greetings and questions about this app, and I echo everything else. '
+    'Tell me "remember that ..." and I will keep it across your chats; ask "what do you remember?" '
+    'or say "forget ..." (you will be asked to approve). Everything else I echo. '
     'Set DURABLE_CHAT_MODEL (for example openai:gpt-4o) to talk to a real model. '
     'Your conversation is kept by a Temporal workflow, so you can reload the page or restart '
     'any process and nothing is lost.'
 )
+_REMEMBER = re.compile(r'^\s*(?:please\s+)?remember(?:\s+that)?\s*:?\s+(?P<fact>.+)$', re.I | re.S)
+_FORGET = re.compile(r'^\s*(?:please\s+)?forget(?:\s+(?:that|about))?\s*:?\s+(?P<what>.+)$', re.I | re.S)
+_RECALL = re.compile(r'what do you (?:know|remember)|^\s*recall\b', re.I)
+_MEMORY_HEADER = 'What you remember about this user'
 
 
 def last_user_text(messages: list[ModelMessage]) -> str:
@@ -35,12 +42,72 @@ def last_user_text(messages: list[ModelMessage]) -> str:
     return ''
 
 
-def offline_reply(text: str) -> str:
+def tokens(text: str) -> list[str]:
+    """Splits text into word-sized tokens that concatenate back to exactly the text."""
+    return re.findall(r'\S+\s*|\s+', text)
+
+
+def _tool_return(messages: list[ModelMessage]) -> ToolReturnPart | None:
+    """The tool result the model is being asked to continue from, if the last request carries one."""
+    last = messages[-1] if messages else None
+    if isinstance(last, ModelRequest):
+        returns = [p for p in last.parts if isinstance(p, ToolReturnPart)]
+        return returns[-1] if returns else None
+    return None
+
+
+def instructed_memories(instructions: str | None) -> list[str]:
+    if not instructions or _MEMORY_HEADER not in instructions:
+        return []
+    return [
+        line[2:] for line in instructions.split(_MEMORY_HEADER, 1)[1].splitlines() if line.startswith('- ')
+    ]
+
+
+def decide(messages: list[ModelMessage], instructions: str | None) -> tuple[str, dict[str, str]] | str:
+    """The next step: a tool call `(name, args)` or the reply text."""
+    text = last_user_text(messages)
+    tool_return = _tool_return(messages)
+    if tool_return is not None:
+        return _after_tool(text, tool_return)
+    if match := _REMEMBER.match(text):
+        return 'remember', {'fact': match['fact'].strip()}
+    if match := _FORGET.match(text):
+        return 'recall', {'query': match['what'].strip()}
+    if _RECALL.search(text):
+        return 'recall', {'query': text}
+    return _reply(text, instructed_memories(instructions))
+
+
+def _after_tool(text: str, tool_return: ToolReturnPart) -> tuple[str, dict[str, str]] | str:
+    content = tool_return.content
+    if tool_return.tool_name == 'remember':
+        return f"{LABEL} Noted. I'll remember it ({content})."
+    if tool_return.tool_name == 'recall':
+        memories = content if isinstance(content, list) else []
+        if _FORGET.match(text):
+            if not memories:
+                return f"{LABEL} I don't remember anything like that, so there is nothing to forget."
+            return 'forget', {'memory_id': memories[0]['id']}
+        if not memories:
+            return f"{LABEL} I don't remember anything about you yet."
+        listed = '; '.join(m['text'] for m in memories)
+        return f'{LABEL} Here is what I remember: {listed}.'
+    if tool_return.tool_name == 'forget':
+        if isinstance(content, str) and content.startswith('Forgotten'):
+            return f"{LABEL} Done: I've forgotten it."
+        return f"{LABEL} All right, I'll keep it. ({content})"
+    return f'{LABEL} ({content})'
+
+
+def _reply(text: str, remembered: list[str]) -> str:
     lowered = text.strip().lower()
     if re.match(r'^(hi|hello|hey|good (morning|afternoon|evening))\b', lowered):
         return f'{LABEL} Hello! {_HELP}'
     if 'help' in lowered or 'what can you do' in lowered or 'who are you' in lowered:
         return f'{LABEL} {_HELP}'
+    if remembered and text.strip().endswith('?'):
+        return f'{LABEL} I can only match words, but this is what I remember that may help: {"; ".join(remembered)}.'
     words = len(text.split())
     return (
         f'{LABEL} You said: "{text.strip()}" ({words} word{"s" if words != 1 else ""}). '
@@ -48,13 +115,13 @@ def offline_reply(text: str) -> str:
     )
 
 
-def tokens(text: str) -> list[str]:
-    """Splits text into word-sized tokens that concatenate back to exactly the text."""
-    return re.findall(r'\S+\s*|\s+', text)
-
-
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
-    for token in tokens(offline_reply(last_user_text(messages))):
+    step = decide(messages, info.instructions)
+    if isinstance(step, tuple):
+        name, args = step
+        yield {0: DeltaToolCall(name=name, json_args=json.dumps(args))}
+        return
+    for token in tokens(step):
         await asyncio.sleep(TOKEN_DELAY_SECONDS)
         yield token
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_ai.exceptions import AgentRunError
     from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
 
+    from memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from workflows.activities import publish_turn_event
     from workflows.agent import agent
     from workflows.events import (
@@ -50,8 +51,11 @@ with workflow.unsafe.imports_passed_through():
         TurnEvent,
         UserMessage,
     )
+    from workflows.tools import call_memory
 
 TITLE_CHARS = 60
+RECALL_MIN_SCORE = 0.3
+"""Below this cosine similarity a memory is noise for the message (all-MiniLM-L6-v2: unrelated ~0.0-0.2)."""
 INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]'
 """What the model sees in place of an interrupted answer, so the history stays a valid exchange."""
 
@@ -182,8 +186,14 @@ class ChatSession(PydanticAIWorkflow):
         self._running = turn
         self._interrupt = None
         self._set_status('thinking')
-        deps = TurnDeps(session_id=self.state.session_id, turn=turn.number, user_id=self.state.user_id)
+        deps = TurnDeps(
+            session_id=self.state.session_id,
+            turn=turn.number,
+            user_id=self.state.user_id,
+            memory_task_queue=self.state.memory_task_queue,
+        )
         try:
+            deps.memories = await self._recall(deps, turn.user_text)
             result = await agent.run(turn.user_text, message_history=self.state.messages, deps=deps)
             while isinstance(result.output, DeferredToolRequests):
                 answers = await self._await_approvals(turn, result.output)
@@ -208,6 +218,18 @@ class ChatSession(PydanticAIWorkflow):
             await self._publish(TurnEvent(deps.session_id, turn.number, RUN_FINISHED, {'result': turn.reply}))
         finally:
             self._running = None
+
+    async def _recall(self, deps: TurnDeps, text: str) -> list[str]:
+        """The user's memories closest to this message; a memory outage costs context, not the turn."""
+        request = RecallRequest(self.state.user_id, text, k=self.state.recall_k, min_score=RECALL_MIN_SCORE)
+        try:
+            result: RecallResult = await call_memory(
+                deps, RECALL_MEMORIES, request, RecallResult, schedule_to_close_timeout=timedelta(seconds=15)
+            )
+        except ActivityError:
+            workflow.logger.warning('recall failed for turn %s; answering without memories', deps.turn)
+            return []
+        return [m.text for m in result.memories]
 
     async def _await_approvals(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
         """Waits, durably, for a person to answer each tool call that needs approval."""

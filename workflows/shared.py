@@ -81,6 +81,8 @@ class SessionState:
     messages: list[ModelMessage] = field(default_factory=list[ModelMessage])
     seen_message_ids: list[str] = field(default_factory=list[str])
     approvals: list[Approval] = field(default_factory=list[Approval])
+    memory_task_queue: str = 'memory'
+    recall_k: int = 5
 
 
 @dataclass
@@ -120,6 +122,9 @@ class TurnDeps:
     turn: int
     user_id: str = ''
     """Whose memories the tools read and write."""
+    memory_task_queue: str = 'memory'
+    memories: list[str] = field(default_factory=list[str])
+    """What recall found for this turn's message, before the model ran: part of the instructions."""
 
 
 @dataclass

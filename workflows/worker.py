@@ -1,9 +1,11 @@
-"""The worker: connects to Temporal and runs ChatSession workflows and their activities."""
+"""The worker: runs ChatSession workflows (the `chat` role) and the memory activities (the `memory`
+role, in the one process that owns Qdrant), on their own task queues."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.api.enums.v1 import IndexedValueType
@@ -12,6 +14,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from durable_chat.settings import Settings
+from memory.activities import MemoryActivities, open_store
+from memory.workflows import MemoryOperation
 from workflows.activities import publish_turn_event
 from workflows.session import ChatSession
 from workflows.shared import SEARCH_ATTRIBUTES
@@ -41,19 +45,32 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         )
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+def chat_worker(client: Client, settings: Settings) -> Worker:
+    return Worker(
+        client, task_queue=settings.task_queue, workflows=[ChatSession], activities=[publish_turn_event]
+    )
+
+
+def memory_worker(client: Client, settings: Settings, activities: MemoryActivities) -> Worker:
     return Worker(
         client,
-        task_queue=settings.task_queue,
-        workflows=[ChatSession],
-        activities=[publish_turn_event],
+        task_queue=settings.memory_task_queue,
+        workflows=[MemoryOperation],
+        activities=activities.all(),
     )
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    worker = build_worker(client, settings)
-    async with worker:
-        log.info('worker polling task queue %r on %s', settings.task_queue, settings.temporal_target)
+    async with AsyncExitStack() as running:
+        if 'memory' in settings.roles:
+            store = await open_store(settings)
+            running.push_async_callback(store.close)
+            await running.enter_async_context(memory_worker(client, settings, MemoryActivities(store)))
+        if 'chat' in settings.roles:
+            await running.enter_async_context(chat_worker(client, settings))
+        queues = {'chat': settings.task_queue, 'memory': settings.memory_task_queue}
+        serving = ', '.join(f'{role} on {queues[role]!r}' for role in sorted(settings.roles))
+        log.info('worker polling task queue(s): %s at %s', serving, settings.temporal_target)
         await stop.wait()

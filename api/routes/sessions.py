@@ -58,7 +58,7 @@ async def create_session(
             owner = user.username
         if owner != user.username:
             raise HTTPException(409, 'that session id is taken')
-    await chat_sessions.create_session(client, settings.task_queue, user.username, session_id, first)
+    await chat_sessions.create_session(client, settings, user.username, session_id, first)
     return {'session_id': session_id}
 
 

@@ -1,0 +1,61 @@
+"""MemoryOperation: how the API reaches memory without opening Qdrant itself.
+
+Qdrant local mode belongs to one process (DESIGN P7), the memory worker. The API runs this short
+workflow on the memory task queue, which calls the memory activities there; with a Qdrant server
+the same path works for any number of memory workers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from memory.operations import MEMORY_OPERATION_WORKFLOW, MemoryOperationRequest, MemoryOperationResult
+    from memory.types import (
+        FORGET_MEMORY,
+        LIST_MEMORIES,
+        RECALL_MEMORIES,
+        ForgetRequest,
+        ForgetResult,
+        ListRequest,
+        ListResult,
+        RecallRequest,
+        RecallResult,
+    )
+
+_ACTIVITY = {
+    'start_to_close_timeout': timedelta(seconds=30),
+    'retry_policy': RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5),
+}
+
+
+@workflow.defn(name=MEMORY_OPERATION_WORKFLOW)
+class MemoryOperation:
+    @workflow.run
+    async def run(self, request: MemoryOperationRequest) -> MemoryOperationResult:
+        user = request.user_id
+        match request.kind:
+            case 'list':
+                listed = await workflow.execute_activity(
+                    LIST_MEMORIES, ListRequest(user), result_type=ListResult, **_ACTIVITY
+                )
+                return MemoryOperationResult(memories=listed.memories)
+            case 'search':
+                found = await workflow.execute_activity(
+                    RECALL_MEMORIES,
+                    RecallRequest(user, request.query, k=request.k),
+                    result_type=RecallResult,
+                    **_ACTIVITY,
+                )
+                return MemoryOperationResult(memories=found.memories)
+            case 'forget' | 'forget_all':
+                forget = ForgetRequest(
+                    user, memory_id=request.memory_id, forget_all=request.kind == 'forget_all'
+                )
+                done = await workflow.execute_activity(
+                    FORGET_MEMORY, forget, result_type=ForgetResult, **_ACTIVITY
+                )
+                return MemoryOperationResult(deleted=done.deleted)

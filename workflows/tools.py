@@ -1,0 +1,88 @@
+"""The agent's memory tools: `remember`, `recall` and `forget` (which needs a person's approval).
+
+They run in workflow code (`'temporal': False`) and call the memory activities on the memory task
+queue, so the process that owns Qdrant serves them wherever the chat worker runs (DESIGN 3). Tool
+names are persisted identifiers: never rename one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic_ai import RunContext
+from pydantic_ai.toolsets import FunctionToolset
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from memory.types import (
+    FORGET_MEMORY,
+    RECALL_MEMORIES,
+    STORE_MEMORY,
+    ForgetRequest,
+    ForgetResult,
+    RecallRequest,
+    RecallResult,
+    StoreRequest,
+    StoreResult,
+)
+from workflows.shared import TurnDeps
+
+IN_WORKFLOW = {'temporal': False}
+MEMORY_ACTIVITY = {
+    'start_to_close_timeout': timedelta(seconds=30),
+    'retry_policy': RetryPolicy(
+        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
+    ),
+}
+
+memory_tools = FunctionToolset[TurnDeps](id='memory')
+
+
+async def call_memory(deps: TurnDeps, name: str, request: Any, result_type: type, **config: Any) -> Any:
+    """Runs a memory activity on the memory task queue (from workflow code)."""
+    return await workflow.execute_activity(
+        name,
+        request,
+        task_queue=deps.memory_task_queue,
+        result_type=result_type,
+        **{**MEMORY_ACTIVITY, **config},
+    )
+
+
+def _failure(error: ActivityError) -> str:
+    cause = error.cause
+    return getattr(cause, 'message', None) or str(cause or error)
+
+
+@memory_tools.tool(metadata=IN_WORKFLOW)
+async def remember(ctx: RunContext[TurnDeps], fact: str) -> str:
+    """Remember a fact about the user for later conversations. One short sentence per fact."""
+    try:
+        result: StoreResult = await call_memory(
+            ctx.deps, STORE_MEMORY, StoreRequest(ctx.deps.user_id, fact), StoreResult
+        )
+    except ActivityError as error:
+        return f'Not remembered: {_failure(error)}'
+    return f'{result.action}: {result.memory.text}'
+
+
+@memory_tools.tool(metadata=IN_WORKFLOW)
+async def recall(ctx: RunContext[TurnDeps], query: str) -> list[dict[str, str]]:
+    """Search what you remember about the user. Returns the closest memories with their ids."""
+    request = RecallRequest(ctx.deps.user_id, query, k=5)
+    result: RecallResult = await call_memory(ctx.deps, RECALL_MEMORIES, request, RecallResult)
+    return [{'id': m.id, 'text': m.text} for m in result.memories]
+
+
+@memory_tools.tool(metadata=IN_WORKFLOW, requires_approval=True)
+async def forget(ctx: RunContext[TurnDeps], memory_id: str) -> str:
+    """Forget one memory for good, by the id `recall` gave. The user or an operator must approve."""
+    try:
+        result: ForgetResult = await call_memory(
+            ctx.deps, FORGET_MEMORY, ForgetRequest(ctx.deps.user_id, memory_id=memory_id), ForgetResult
+        )
+    except ActivityError as error:
+        return f'Not forgotten: {_failure(error)}'
+    return 'Forgotten.' if result.deleted else 'There was no such memory.'
