@@ -80,6 +80,12 @@ class Workers:
         self.running = [p for p in self.running if p.popen is not None and p.popen.poll() is None]
         return self.running[0] if self.running else self.start()
 
+    def restart_memory(self) -> None:
+        """SIGKILL the memory worker and start another on the same store."""
+        self.memory.kill()
+        self.memory = durable_chat('worker', {**self.env, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
+        self.memory.wait_for_line(WORKER_READY)
+
     def stop_all(self) -> None:
         for process in [*self.running, self.memory]:
             process.stop()

@@ -4,7 +4,7 @@ Its replies are a pure function of the user's message, so a retried attempt stre
 - `slow N [label]`: N numbered words, one token each, 40 ms apart (a reply long enough to interrupt);
 - `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
   (the memory tools, `forget` asking for approval), replies in fast tokens;
-- `in your instructions?`: lists the memories recalled into the instructions before the turn;
+- `instructions: <question>`: lists the memories recalled (for the question) into the instructions;
 - anything else: `Echo: <message>` in word tokens, 5 ms apart.
 """
 
@@ -39,7 +39,7 @@ def expected_reply(text: str) -> str:
 
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
     text = last_user_text(messages)
-    if text == 'in your instructions?':
+    if text.startswith('instructions:'):
         listed = '; '.join(instructed_memories(info.instructions)) or 'nothing'
         parts, delay = tokens(f'Instructed: {listed}'), FAST_TOKEN_SECONDS
     elif TOOL_FLOW.match(text):

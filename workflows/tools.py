@@ -31,7 +31,8 @@ from workflows.shared import TurnDeps
 
 IN_WORKFLOW = {'temporal': False}
 MEMORY_ACTIVITY = {
-    'start_to_close_timeout': timedelta(seconds=30),
+    # Memory calls take milliseconds: a crashed memory worker's call is retried after 10 s.
+    'start_to_close_timeout': timedelta(seconds=10),
     'retry_policy': RetryPolicy(
         initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
     ),
