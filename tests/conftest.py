@@ -28,13 +28,37 @@ def alice_token() -> str:
     return token_for('alice')
 
 
+class TemporalServer:
+    """The dev server on one SQLite file: it can be killed and started again with everything kept."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port, self.ui_port = free_port(), free_port()
+        self.address = f'127.0.0.1:{self.port}'
+        self.process = self._start()
+
+    def _start(self):
+        return start_temporal(self.folder, self.port, self.ui_port, self.folder / 'temporal.log')
+
+    def restart(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.process = self._start()
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
 @pytest.fixture(scope='session')
-def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp('temporal')
-    port = free_port()
-    server = start_temporal(folder, port, free_port(), folder / 'temporal.log')
-    yield f'127.0.0.1:{port}'
-    stop_process(server)
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+    server = TemporalServer(tmp_path_factory.mktemp('temporal'))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def temporal_address(temporal_server: TemporalServer) -> str:
+    return temporal_server.address
 
 
 @pytest.fixture(scope='session')
