@@ -5,11 +5,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.conftest import token_for
 from tests.processes import Process
 from tests.scripted import expected_reply
+from workflows.offline_model import LABEL
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMIUM_ARGS = [
@@ -67,3 +70,63 @@ async def test_page_streams_a_reply_and_a_reload_mid_reply_continues_it(
     second = page.locator('#turns li').nth(1).locator('.assistant')
     await expect(second).to_have_attribute('data-status', 'done', timeout=30_000)
     assert await second.text_content() == expected_reply('and another')
+
+
+async def test_page_approval_prompt_approves_a_forget(page: Page, api_url: str, worker: Process) -> None:
+    await page.goto(f'{api_url}/#token={token_for("gina")}')
+    await page.click('#new-session')
+    await expect(page.locator('#text')).to_be_enabled()
+    await page.fill('#text', 'remember that my cat is called Tom')
+    await page.press('#text', 'Enter')
+    await expect(page.locator('#turns li').nth(0).locator('.assistant')).to_have_attribute(
+        'data-status', 'done'
+    )
+    await page.fill('#text', 'forget my cat')
+    await page.press('#text', 'Enter')
+
+    prompt = page.locator('.approval.pending')
+    await expect(prompt).to_contain_text('forget(')
+    await expect(page.locator('#status')).to_have_text('awaiting approval')
+    await prompt.locator('button.approve').click()
+    second = page.locator('#turns li').nth(1).locator('.assistant')
+    await expect(second).to_have_attribute('data-status', 'done')
+    await expect(second).to_have_text(f"{LABEL} Done: I've forgotten it.")
+    await expect(page.locator('.approval.approved')).to_contain_text('approved by gina')
+
+
+async def test_operator_console_watches_denies_interrupts_and_cancels(
+    page: Page, api_url: str, worker: Process
+) -> None:
+    headers = {'Authorization': f'Bearer {token_for("hank")}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as hank:
+        first = {'id': 'm-1', 'text': 'remember that my boat is blue'}
+        waiting = (await hank.post('/sessions', json={'message': first})).json()['session_id']
+        await hank.post(f'/sessions/{waiting}/messages', json={'id': 'm-2', 'text': 'forget my boat'})
+        running = (await hank.post('/sessions', json={'message': {'id': 'm-1', 'text': 'slow 300'}})).json()[
+            'session_id'
+        ]
+
+        await page.goto(f'{api_url}/operator.html#token={token_for("olga", "operator")}')
+        await page.fill('#filter-user', 'hank')
+        await page.click('#filters button')
+        row = page.locator(f'tr[data-session-id="{waiting}"]')
+        await expect(row).to_have_attribute('data-status', 'awaiting_approval', timeout=15_000)
+        await row.click()
+        prompt = page.locator('.approval.pending')
+        await prompt.locator('.approval-reason').fill('not today')
+        await prompt.locator('button.deny').click()
+        reply = page.locator('#turns li').nth(1).locator('.assistant')
+        await expect(reply).to_have_attribute('data-status', 'done')
+        await expect(reply).to_contain_text('not today')
+
+        await page.locator(f'tr[data-session-id="{running}"]').click()
+        live = page.locator('#turns li').nth(0).locator('.assistant')
+        await expect(live).to_contain_text('w3 ')
+        await page.click('#interrupt')
+        await expect(live).to_have_attribute('data-status', 'interrupted')
+        await page.click('#cancel')
+        await expect(page.locator('#status')).to_have_text('closed')
+        await expect(page.locator(f'tr[data-session-id="{running}"]')).to_have_attribute(
+            'data-status', 'closed', timeout=15_000
+        )
+        assert (await hank.get(f'/sessions/{running}')).json()['status'] == 'closed'
