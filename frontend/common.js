@@ -67,6 +67,7 @@ const DC = (() => {
       this.live = new Map();       // turn number -> {parts, status, reply}
       this.pending = new Map();    // message id -> text, until a snapshot holds it
       this.approvals = new Map();  // approval id -> approval
+      this.reasons = new Map();    // approval id -> reason being typed (renders must not lose it)
       this.retryMs = 250;
       this.refreshTimer = null;
     }
@@ -213,9 +214,11 @@ const DC = (() => {
       }
       const reason = el('input', 'approval-reason');
       reason.placeholder = 'reason (optional)';
+      reason.value = this.reasons.get(approval.id) || '';
+      reason.oninput = () => this.reasons.set(approval.id, reason.value);
       const approve = el('button', 'approve', 'Approve');
       const deny = el('button', 'deny', 'Deny');
-      const act = (yes) => this.answer(approval.id, yes, reason.value).catch((e) => { this.errorEl.textContent = e.message; });
+      const act = (yes) => this.answer(approval.id, yes, this.reasons.get(approval.id) || '').catch((e) => { this.errorEl.textContent = e.message; });
       approve.onclick = () => act(true);
       deny.onclick = () => act(false);
       box.append(reason, approve, deny);
@@ -224,6 +227,7 @@ const DC = (() => {
 
     render() {
       const list = this.turnsEl;
+      const typing = document.activeElement?.closest?.('.approval')?.dataset.approvalId;
       list.replaceChildren();
       for (const turn of this.turns) {
         const item = el('li');
@@ -250,7 +254,8 @@ const DC = (() => {
       this.statusEl.textContent = this.status === 'awaiting_approval' || this.status === 'closed' ? this.status.replace('_', ' ')
         : busy ? 'thinking…' : this.status;
       this.statusEl.dataset.status = this.status;
-      list.scrollTop = list.scrollHeight;
+      if (typing) list.querySelector(`.approval[data-approval-id="${CSS.escape(typing)}"] .approval-reason`)?.focus();
+      else list.scrollTop = list.scrollHeight;
     }
   }
 
