@@ -47,12 +47,14 @@ async def open_store(settings: Settings) -> MemoryStore:
         client = AsyncQdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
     else:
         settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-        client = AsyncQdrantClient(path=str(settings.qdrant_path))
-    store = MemoryStore(client, build_embedder(settings), settings.memory_collection)
+        # Local mode computes inside its async methods: run it on the store's own thread.
+        client = AsyncQdrantClient(path=str(settings.qdrant_path), force_disable_check_same_thread=True)
+    local = not settings.qdrant_url
+    store = MemoryStore(client, build_embedder(settings), settings.memory_collection, offload=local)
     try:
         await store.ensure_collection()
     except BaseException:
-        await client.close()
+        await store.close()
         raise
     return store
 

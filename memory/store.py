@@ -45,11 +45,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import uuid
 import warnings
 import weakref
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_ai import Embedder
 from qdrant_client import AsyncQdrantClient, models
@@ -88,6 +90,8 @@ NEIGHBOURS = 5
 SCHEMA_VERSION = 1
 
 _PAGE = 256
+
+T = TypeVar('T')
 
 
 class InvalidMemory(ValueError):
@@ -136,8 +140,16 @@ class MemoryStore:
         collection: str = 'memories',
         *,
         name: str | None = None,
+        offload: bool = False,
     ) -> None:
+        """`offload=True` runs every Qdrant call on a thread of its own: for local mode, whose
+        `async` methods compute in the caller's thread (a filtered search scans every point in
+        Python: ~20 ms at 1k points, ~0.8 s at 50k) and would otherwise stall the event loop that
+        also streams tokens and heartbeats activities. Open such a client with
+        `force_disable_check_same_thread=True` (its SQLite file is then used from that thread).
+        """
         self.client = client
+        self._thread = _LoopThread() if offload else None
         self.embedder = embedder
         self.collection = collection
         self.embedder_name = name or embedder_name(embedder)
@@ -152,7 +164,7 @@ class MemoryStore:
                 return
             probe = await self.embedder.embed_documents('dimension probe')
             dimension = len(probe.embeddings[0])
-            if not await self.client.collection_exists(self.collection):
+            if not await self._q(self.client.collection_exists(self.collection)):
                 await self._create(dimension)
             await self._check(dimension)
             await self._create_indexes()
@@ -160,22 +172,24 @@ class MemoryStore:
 
     async def _create(self, dimension: int) -> None:
         try:
-            await self.client.create_collection(
-                self.collection,
-                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
-                hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
-                metadata=self._record(dimension),
+            await self._q(
+                self.client.create_collection(
+                    self.collection,
+                    vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+                    hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
+                    metadata=self._record(dimension),
+                )
             )
         except (ValueError, UnexpectedResponse):
             # Another process created it between our check and our create: _check judges it.
-            if not await self.client.collection_exists(self.collection):
+            if not await self._q(self.client.collection_exists(self.collection)):
                 raise
 
     def _record(self, dimension: int) -> dict[str, Any]:
         return {'embedder': self.embedder_name, 'dimension': dimension, 'schema': SCHEMA_VERSION}
 
     async def _check(self, dimension: int) -> None:
-        info = await self.client.get_collection(self.collection)
+        info = await self._q(self.client.get_collection(self.collection))
         vectors = info.config.params.vectors
         size = vectors.size if isinstance(vectors, models.VectorParams) else None
         metadata = info.config.metadata or {}
@@ -184,7 +198,7 @@ class MemoryStore:
         if recorded_name is None and size == dimension and not await self._count(None):
             # An empty collection without a record (made by hand, or by a server that dropped the
             # metadata): nothing can be mixed yet, so adopt it and write the record.
-            await self.client.update_collection(self.collection, metadata=self._record(dimension))
+            await self._q(self.client.update_collection(self.collection, metadata=self._record(dimension)))
             return
         if recorded_name != self.embedder_name or recorded_dimension != dimension or size != dimension:
             raise EmbeddingMismatch(
@@ -196,14 +210,20 @@ class MemoryStore:
         # and for the per-user graphs (`payload_m`). Creating an existing index is a no-op.
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='Payload indexes have no effect in the local Qdrant')
-            await self.client.create_payload_index(
-                self.collection,
-                'user_id',
-                field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+            await self._q(
+                self.client.create_payload_index(
+                    self.collection,
+                    'user_id',
+                    field_schema=models.KeywordIndexParams(
+                        type=models.KeywordIndexType.KEYWORD, is_tenant=True
+                    ),
+                )
             )
             for key in ('text_key', 'slot'):
-                await self.client.create_payload_index(
-                    self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
+                await self._q(
+                    self.client.create_payload_index(
+                        self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
+                    )
                 )
 
     async def _ensure(self) -> None:
@@ -215,13 +235,12 @@ class MemoryStore:
         user_id = _check_user(user_id)
         text = _check_fact(text)
         await self._ensure()
-        key = _text_key(text)
+        key, slot = _text_key(text), slot_of(text)
         async with self._user_lock(user_id):
-            if (same := await self._first(user_id, _match('text_key', key))) is not None:
+            same, target = await self._same_or_slot(user_id, key, slot)
+            if same is not None:
                 return StoreResult(memory=same, action='unchanged')
             vector = list((await self.embedder.embed_documents(text)).embeddings[0])
-            slot = slot_of(text)
-            target = await self._first(user_id, _match('slot', slot)) if slot else None
             if target is None and (restated := await self._restated(user_id, vector, slot, text)):
                 target, slot = restated[0], slot or restated[1]
             now = datetime.now(UTC)
@@ -233,20 +252,47 @@ class MemoryStore:
                 memory_id = await self._free_id(user_id, text)
                 memory = Memory(id=memory_id, user_id=user_id, text=text, created_at=now, updated_at=now)
                 action = 'added'
-            await self.client.upsert(self.collection, points=[memory_point(memory, vector, slot)], wait=True)
+            await self._q(
+                self.client.upsert(self.collection, points=[memory_point(memory, vector, slot)], wait=True)
+            )
             return StoreResult(memory=memory, action=action)
+
+    async def _same_or_slot(
+        self, user_id: str, key: str, slot: str | None
+    ) -> tuple[Memory | None, Memory | None]:
+        """The user's memory with this exact text (rule 1) and the one holding this slot (rule 2),
+        in one filtered read: in local mode each filter is a scan of the whole collection."""
+        wanted = [_match('text_key', key)] + ([_match('slot', slot)] if slot else [])
+        points, _ = await self._q(
+            self.client.scroll(
+                self.collection,
+                scroll_filter=models.Filter(must=[_match('user_id', user_id)], should=wanted),
+                limit=4,
+                with_payload=True,
+            )
+        )
+        same = holder = None
+        for point in points:
+            payload = point.payload or {}
+            if payload.get('text_key') == key:
+                same = same or _memory(point.id, payload)
+            elif slot and payload.get('slot') == slot:
+                holder = holder or _memory(point.id, payload)
+        return same, holder
 
     async def _restated(
         self, user_id: str, vector: list[float], slot: str | None, text: str
     ) -> tuple[Memory, str | None] | None:
         """The nearest memory this fact restates (rule 3), with its slot."""
-        hits = await self.client.query_points(
-            self.collection,
-            query=vector,
-            query_filter=_user_filter(user_id),
-            limit=NEIGHBOURS,
-            score_threshold=UPDATE_SIMILARITY,
-            with_payload=True,
+        hits = await self._q(
+            self.client.query_points(
+                self.collection,
+                query=vector,
+                query_filter=_user_filter(user_id),
+                limit=NEIGHBOURS,
+                score_threshold=UPDATE_SIMILARITY,
+                with_payload=True,
+            )
         )
         wanted = anchors(text)
         for hit in hits.points:
@@ -260,10 +306,14 @@ class MemoryStore:
         return None
 
     async def _free_id(self, user_id: str, text: str) -> str:
-        """`uuid5(user, text)`, unless an updated memory already took it for another text."""
+        """`uuid5(user, text)`, unless an updated memory already took it for another text.
+
+        A lookup by id rather than a filtered count: it is O(1) in local mode, and it only tests
+        whether a point exists (whoever owns it), so it can't leak a memory.
+        """
         for attempt in range(100):
             candidate = new_memory_id(user_id, text, attempt)
-            if not await self._count(_user_filter(user_id, candidate)):
+            if not await self._q(self.client.retrieve(self.collection, [candidate], with_payload=False)):
                 return candidate
         # Not reachable in practice: it takes 100 memories each updated away from the same first text.
         raise RuntimeError(f'no free memory id for user {user_id!r} after 100 tries')
@@ -282,13 +332,15 @@ class MemoryStore:
         await self._ensure()
         # The embedder reads at most 256 tokens; a long message is cut here rather than tokenised whole.
         vector = list((await self.embedder.embed_query(query[: 4 * MAX_FACT_CHARS])).embeddings[0])
-        hits = await self.client.query_points(
-            self.collection,
-            query=vector,
-            query_filter=_user_filter(user_id),
-            limit=k,
-            score_threshold=min_score,
-            with_payload=True,
+        hits = await self._q(
+            self.client.query_points(
+                self.collection,
+                query=vector,
+                query_filter=_user_filter(user_id),
+                limit=k,
+                score_threshold=min_score,
+                with_payload=True,
+            )
         )
         return [_memory(hit.id, hit.payload or {}, score=hit.score) for hit in hits.points]
 
@@ -299,12 +351,14 @@ class MemoryStore:
         memories: list[Memory] = []
         offset: models.ExtendedPointId | None = None
         while True:
-            points, offset = await self.client.scroll(
-                self.collection,
-                scroll_filter=_user_filter(user_id),
-                limit=_PAGE,
-                offset=offset,
-                with_payload=True,
+            points, offset = await self._q(
+                self.client.scroll(
+                    self.collection,
+                    scroll_filter=_user_filter(user_id),
+                    limit=_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                )
             )
             memories.extend(_memory(p.id, p.payload or {}) for p in points)
             if offset is None:
@@ -328,7 +382,9 @@ class MemoryStore:
         async with self._user_lock(user_id):
             if not await self._count(selector):
                 return False
-            await self.client.delete(self.collection, points_selector=models.FilterSelector(filter=selector))
+            await self._q(
+                self.client.delete(self.collection, points_selector=models.FilterSelector(filter=selector))
+            )
             return True
 
     async def forget_all(self, user_id: str) -> int:
@@ -339,25 +395,39 @@ class MemoryStore:
         async with self._user_lock(user_id):
             count = await self._count(selector)
             if count:
-                await self.client.delete(
-                    self.collection, points_selector=models.FilterSelector(filter=selector)
+                await self._q(
+                    self.client.delete(
+                        self.collection, points_selector=models.FilterSelector(filter=selector)
+                    )
                 )
             return count
 
     async def close(self) -> None:
-        await self.client.close()
+        try:
+            await self._q(self.client.close())
+        finally:
+            if self._thread is not None:
+                self._thread.stop()
+
+    async def _q(self, call: Coroutine[Any, Any, T]) -> T:
+        """Awaits a Qdrant call, on the offload thread if there is one."""
+        if self._thread is None:
+            return await call
+        return await self._thread.run(call)
 
     async def _first(self, user_id: str, condition: models.Condition) -> Memory | None:
-        points, _ = await self.client.scroll(
-            self.collection,
-            scroll_filter=models.Filter(must=[_match('user_id', user_id), condition]),
-            limit=1,
-            with_payload=True,
+        points, _ = await self._q(
+            self.client.scroll(
+                self.collection,
+                scroll_filter=models.Filter(must=[_match('user_id', user_id), condition]),
+                limit=1,
+                with_payload=True,
+            )
         )
         return _memory(points[0].id, points[0].payload or {}) if points else None
 
     async def _count(self, selector: models.Filter | None) -> int:
-        return (await self.client.count(self.collection, count_filter=selector, exact=True)).count
+        return (await self._q(self.client.count(self.collection, count_filter=selector, exact=True))).count
 
     def _user_lock(self, user_id: str) -> asyncio.Lock:
         """Serialises one user's writes in this process, so two turns can't both add the same slot."""
@@ -389,6 +459,25 @@ def new_memory_id(user_id: str, text: str, attempt: int = 0) -> str:
     """
     name = f'{user_id}\n{normalise(text)}'
     return str(uuid.uuid5(NAMESPACE, f'{name}\n{attempt}' if attempt else name))
+
+
+class _LoopThread:
+    """An event loop on a daemon thread of its own, running the coroutines handed to it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name='qdrant-local', daemon=True)
+        self.thread.start()
+
+    async def run(self, call: Coroutine[Any, Any, T]) -> T:
+        # Cancelling the awaiting task cancels the call on the thread too.
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self.loop))
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
 
 
 def _check_user(user_id: str) -> str:

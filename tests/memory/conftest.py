@@ -25,7 +25,9 @@ def qdrant_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def store(embedder: Embedder, qdrant_path: Path) -> AsyncIterator[MemoryStore]:
-    memory_store = MemoryStore(AsyncQdrantClient(path=str(qdrant_path)), embedder, 'memories')
+    # As `open_store` opens local mode: Qdrant calls on the store's own thread.
+    client = AsyncQdrantClient(path=str(qdrant_path), force_disable_check_same_thread=True)
+    memory_store = MemoryStore(client, embedder, 'memories', offload=True)
     await memory_store.ensure_collection()
     yield memory_store
     await memory_store.close()
