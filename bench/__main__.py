@@ -29,7 +29,7 @@ async def main(turns: int, crashes: int) -> None:
     stack = Stack().start()
     try:
         results = {
-            'first token': await first_token.run(stack.api_url, turns),
+            'first token': await first_token.run(stack.api_url, stack.token(), turns),
             'crash recovery': await crash_recovery.run(stack, crashes),
         }
     finally:

@@ -12,14 +12,16 @@ from tests.chat_client import ChatClient
 
 
 async def one_crash(stack: Stack) -> float:
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=30, headers={'Authorization': f'Bearer {stack.token()}'}
+    ) as http:
         session_id = (await http.post('/sessions', json={})).json()['session_id']
     # Only the doomed worker runs while the turn starts, so it is the one holding the model activity.
     for standby in stack.workers[:-1]:
         standby.stop()
     stack.workers = stack.workers[-1:]
     doomed = stack.workers[0]
-    client = await ChatClient(stack.api_url, session_id).connect()
+    client = await ChatClient(stack.api_url, session_id, stack.token()).connect()
     await client.send('m-1', 'slow 400')
     await client.wait_for(lambda: len(client.of_type('TEXT_MESSAGE_CONTENT', 1)) >= 3)
     stack.start_worker()  # the standby, polling before the crash

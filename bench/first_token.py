@@ -28,10 +28,12 @@ async def plain_first_token(turns: int) -> list[float]:
     return samples
 
 
-async def durable_first_token_existing(api_url: str, turns: int) -> list[float]:
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+async def durable_first_token_existing(api_url: str, token: str, turns: int) -> list[float]:
+    async with httpx.AsyncClient(
+        base_url=api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
+    ) as http:
         session_id = (await http.post('/sessions', json={})).json()['session_id']
-    client = await ChatClient(api_url, session_id).connect()
+    client = await ChatClient(api_url, session_id, token).connect()
     await client.wait_for(lambda: client.of_type('SNAPSHOT'))
     await client.send('warm-up', PROMPT)  # the first turn loads the workflow into the worker cache
     await client.wait_for(lambda: client.finished(1))
@@ -47,17 +49,19 @@ async def durable_first_token_existing(api_url: str, turns: int) -> list[float]:
     return samples
 
 
-async def durable_first_token_new(api_url: str, sessions: int) -> list[float]:
+async def durable_first_token_new(api_url: str, token: str, sessions: int) -> list[float]:
     """Signal-with-start of a new session with its first message, then the first token."""
     samples: list[float] = []
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
+    ) as http:
         for _ in range(sessions):
             session_id = uuid.uuid4().hex
             started = time.monotonic()
             await http.post(
                 '/sessions', json={'session_id': session_id, 'message': {'id': 'm', 'text': PROMPT}}
             )
-            client = await ChatClient(api_url, session_id).connect()
+            client = await ChatClient(api_url, session_id, token).connect()
             index = await client.wait_for(lambda c=client: _first_delta_index(c, 0, 1))
             samples.append(client.received_at[index] - started)
             await client.wait_for(lambda c=client: c.finished(1))
@@ -73,10 +77,10 @@ def _first_delta_index(client: ChatClient, start: int, turn: int) -> int | None:
     return None
 
 
-async def run(api_url: str, turns: int) -> dict[str, dict[str, float]]:
+async def run(api_url: str, token: str, turns: int) -> dict[str, dict[str, float]]:
     plain = summary(await plain_first_token(turns))
-    existing = summary(await durable_first_token_existing(api_url, turns))
-    new = summary(await durable_first_token_new(api_url, max(turns // 4, 20)))
+    existing = summary(await durable_first_token_existing(api_url, token, turns))
+    new = summary(await durable_first_token_new(api_url, token, max(turns // 4, 20)))
     return {
         'plain run_stream': plain,
         'durable, existing session': existing,

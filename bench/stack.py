@@ -6,10 +6,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.auth import issue_token
 from durable_chat.embedded import start_temporal, start_valkey, stop_process
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 
 WORKER_READY = 'worker polling task queue'
+BENCH_SECRET = 'bench-secret'
 
 
 @dataclass
@@ -31,19 +33,27 @@ class Stack:
             'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{redis_port}/0',
             'DURABLE_CHAT_MODEL': model,
             'DURABLE_CHAT_DATA_DIR': str(self.folder),
+            'DURABLE_CHAT_SECRET_KEY': BENCH_SECRET,
         }
         api = durable_chat('api', {**self.env, 'DURABLE_CHAT_PORT': str(api_port)}).start()
         self._stops.append(api.stop)
         wait_for_port(api_port)
         self.api_url = f'http://127.0.0.1:{api_port}'
+        # One memory worker owns Qdrant local mode; chat workers come and go around it.
+        memory = durable_chat('worker', {**self.env, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
+        memory.wait_for_line(WORKER_READY)
+        self._stops.append(memory.stop)
         self.start_worker()
         return self
 
     def start_worker(self) -> Process:
-        worker = durable_chat('worker', self.env).start()
+        worker = durable_chat('worker', {**self.env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}).start()
         worker.wait_for_line(WORKER_READY)
         self.workers.append(worker)
         return worker
+
+    def token(self, username: str = 'bench') -> str:
+        return issue_token(BENCH_SECRET, username)
 
     def stop(self) -> None:
         for worker in self.workers:
