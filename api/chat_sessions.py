@@ -31,6 +31,7 @@ from workflows.shared import (
     ApprovalAnswer,
     InterruptRequest,
     InterruptResult,
+    SessionLimits,
     SessionStart,
     SessionState,
     Snapshot,
@@ -118,6 +119,12 @@ async def create_session(
         user_id=user_id,
         memory_task_queue=settings.memory_task_queue,
         recall_k=settings.recall_k,
+        limits=SessionLimits(
+            history_budget_bytes=settings.session_history_budget_bytes,
+            keep_turns=settings.session_keep_turns,
+            max_run_events=settings.session_max_run_events,
+            max_run_bytes=settings.session_max_run_bytes,
+        ),
     )
     await client.start_workflow(
         ChatSession.run,

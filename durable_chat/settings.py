@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = None
     """Where operators open a session's Temporal history; defaults to the embedded UI."""
 
+    # Long sessions (DESIGN 8): fixed per session when it starts.
+    session_history_budget_bytes: int = Field(default=48_000, ge=4_000)
+    session_keep_turns: int = Field(default=50, ge=1)
+    session_max_run_events: int = Field(default=10_000, ge=100, le=40_000)
+    session_max_run_bytes: int = Field(default=10_000_000, ge=100_000, le=40_000_000)
+
     host: str = '127.0.0.1'
     port: int = 8000
 

@@ -12,7 +12,11 @@ from memory.types import Memory
 
 MEMORY_OPERATION_WORKFLOW = 'MemoryOperation'
 
-OperationKind = Literal['list', 'search', 'forget', 'forget_all']
+OperationKind = Literal['list', 'search', 'forget', 'forget_all', 'transcript']
+
+# Transcript archive activities: persisted names, never rename.
+ARCHIVE_TURNS = 'archive_turns'
+READ_TRANSCRIPT = 'read_transcript'
 
 
 @dataclass
@@ -22,9 +26,27 @@ class MemoryOperationRequest:
     query: str = ''
     memory_id: str | None = None
     k: int = 10
+    session_id: str = ''
+
+
+@dataclass
+class ArchivePage:
+    """Consecutive finished turns of one session, archived once the workflow stops carrying them."""
+
+    session_id: str
+    user_id: str
+    page: int
+    turns: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
+
+
+@dataclass
+class TranscriptRequest:
+    session_id: str
+    user_id: str
 
 
 @dataclass
 class MemoryOperationResult:
     memories: list[Memory] = field(default_factory=list[Memory])
     deleted: int = 0
+    turns: list[dict[str, object]] = field(default_factory=list[dict[str, object]])

@@ -13,7 +13,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from memory.operations import MEMORY_OPERATION_WORKFLOW, MemoryOperationRequest, MemoryOperationResult
+    from memory.operations import (
+        MEMORY_OPERATION_WORKFLOW,
+        READ_TRANSCRIPT,
+        MemoryOperationRequest,
+        MemoryOperationResult,
+        TranscriptRequest,
+    )
     from memory.types import (
         FORGET_MEMORY,
         LIST_MEMORIES,
@@ -51,6 +57,14 @@ class MemoryOperation:
                     **_ACTIVITY,
                 )
                 return MemoryOperationResult(memories=found.memories)
+            case 'transcript':
+                turns = await workflow.execute_activity(
+                    READ_TRANSCRIPT,
+                    TranscriptRequest(request.session_id, user),
+                    result_type=list[dict[str, object]],
+                    **_ACTIVITY,
+                )
+                return MemoryOperationResult(turns=turns)
             case 'forget' | 'forget_all':
                 forget = ForgetRequest(
                     user, memory_id=request.memory_id, forget_all=request.kind == 'forget_all'

@@ -15,10 +15,10 @@ import json
 import re
 from collections.abc import AsyncIterator
 
-from pydantic_ai.messages import ModelMessage
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
-from workflows.offline_model import decide, instructed_memories, last_user_text, tokens
+from workflows.offline_model import decide, instructed_memories, last_user_text, offline_summary, tokens
 
 TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember)', re.I)
 
@@ -55,4 +55,9 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
         yield part
 
 
-model = FunctionModel(stream_function=_stream, model_name='scripted')
+def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """Non-streamed requests come from the summarizer: the offline assistant's summary by rule."""
+    return ModelResponse(parts=[TextPart(content=offline_summary(last_user_text(messages)))])
+
+
+model = FunctionModel(_respond, stream_function=_stream, model_name='scripted')

@@ -12,7 +12,14 @@ import json
 import re
 from collections.abc import AsyncIterator
 
-from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart, UserPromptPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 LABEL = '[offline assistant]'
@@ -115,6 +122,21 @@ def _reply(text: str, remembered: list[str]) -> str:
     )
 
 
+def offline_summary(conversation: str, max_chars: int = 1_500) -> str:
+    """A summary by rule: the user's own words, newest last, cut to fit."""
+    said = [line.removeprefix('User: ') for line in conversation.splitlines() if line.startswith('User: ')]
+    earlier = [line for line in conversation.splitlines() if line.startswith('Summary of what came before: ')]
+    summary = f'{LABEL} Summary: the user said: ' + '; '.join(said)
+    if earlier:
+        summary = earlier[0].removeprefix('Summary of what came before: ') + ' Then ' + summary
+    return summary[-max_chars:]
+
+
+def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """Non-streamed requests: the summarizer's (the chat agent always streams)."""
+    return ModelResponse(parts=[TextPart(content=offline_summary(last_user_text(messages)))])
+
+
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
     step = decide(messages, info.instructions)
     if isinstance(step, tuple):
@@ -127,4 +149,4 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
 
 
 def offline_model() -> FunctionModel:
-    return FunctionModel(stream_function=_stream, model_name='offline-assistant')
+    return FunctionModel(_respond, stream_function=_stream, model_name='offline-assistant')

@@ -51,7 +51,9 @@ with workflow.unsafe.imports_passed_through():
         TurnEvent,
         UserMessage,
     )
+    from workflows.summarizer import summarizer
     from workflows.tools import call_memory
+    from workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
 
 TITLE_CHARS = 60
 RECALL_MIN_SCORE = 0.3
@@ -78,7 +80,7 @@ def search_attributes(user_id: str, status: SessionStatus, title: str = '') -> T
 
 @workflow.defn(name=WORKFLOW_NAME)
 class ChatSession(PydanticAIWorkflow):
-    __pydantic_ai_agents__ = [agent]
+    __pydantic_ai_agents__ = [agent, summarizer]
 
     @workflow.init
     def __init__(self, start: SessionStart) -> None:
@@ -99,9 +101,12 @@ class ChatSession(PydanticAIWorkflow):
                 # A task of its own, so an interrupt can cancel the turn and not the session.
                 self._turn_task = asyncio.create_task(self._run_turn(turn))
                 await self._turn_task
+                await archive_old_turns(self.state)
+                await compact_history(self.state)
+                self._seen = set(self.state.seen_message_ids)
                 if self._next_queued() is None:
                     self._set_status('idle')
-                if workflow.info().is_continue_as_new_suggested():
+                if should_continue_as_new(self.state):
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(SessionStart(state=self.state))
         except asyncio.CancelledError:
@@ -165,6 +170,7 @@ class ChatSession(PydanticAIWorkflow):
             status=self._status,
             turns=state.turns,
             approvals=state.approvals,
+            archived_turns=state.archived_turns,
         )
 
     def _approval(self, approval_id: str) -> Approval | None:

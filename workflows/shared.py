@@ -71,6 +71,25 @@ class ApprovalAnswer:
 
 
 @dataclass
+class SessionLimits:
+    """Per-session budgets, fixed when the session starts (from settings) and carried across runs."""
+
+    history_budget_bytes: int = 48_000
+    """Past this, older exchanges are summarised: the model's input stays bounded (~12k tokens)."""
+    keep_exchanges: int = 4
+    """Exchanges kept verbatim after a compaction."""
+    keep_turns: int = 50
+    """Turns the workflow keeps for the page; older ones go to the transcript archive in pages."""
+    archive_page_turns: int = 25
+    max_run_events: int = 10_000
+    """Continue as new past this many history events (Temporal's hard limit is 51,200)."""
+    max_run_bytes: int = 10_000_000
+    """... or past this many history bytes (hard limit 50 MB)."""
+    max_seen_ids: int = 1_000
+    """Message ids remembered beyond the turns kept: a client only resends what it has not seen answered."""
+
+
+@dataclass
 class SessionState:
     """Everything a session carries from one workflow run to the next (continue-as-new)."""
 
@@ -83,6 +102,11 @@ class SessionState:
     approvals: list[Approval] = field(default_factory=list[Approval])
     memory_task_queue: str = 'memory'
     recall_k: int = 5
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    archived_turns: int = 0
+    """Turns moved to the transcript archive (numbers 1..archived_turns)."""
+    archive_pages: int = 0
+    compactions: int = 0
 
 
 @dataclass
@@ -95,6 +119,8 @@ class Snapshot:
     status: SessionStatus
     turns: list[Turn]
     approvals: list[Approval] = field(default_factory=list[Approval])
+    archived_turns: int = 0
+    """Turns before these are in the transcript archive (`GET /sessions/{id}/history`)."""
 
     @property
     def finished_turns(self) -> set[int]:

@@ -15,6 +15,8 @@ from temporalio.worker import Worker
 
 from durable_chat.settings import Settings
 from memory.activities import MemoryActivities, open_store
+from memory.store import MemoryStore
+from memory.transcripts import TranscriptActivities, TranscriptStore
 from memory.workflows import MemoryOperation
 from workflows.activities import publish_turn_event
 from workflows.session import ChatSession
@@ -51,12 +53,12 @@ def chat_worker(client: Client, settings: Settings) -> Worker:
     )
 
 
-def memory_worker(client: Client, settings: Settings, activities: MemoryActivities) -> Worker:
+def memory_worker(
+    client: Client, settings: Settings, store: MemoryStore, transcripts: TranscriptStore
+) -> Worker:
+    activities = [*MemoryActivities(store).all(), *TranscriptActivities(transcripts).all()]
     return Worker(
-        client,
-        task_queue=settings.memory_task_queue,
-        workflows=[MemoryOperation],
-        activities=activities.all(),
+        client, task_queue=settings.memory_task_queue, workflows=[MemoryOperation], activities=activities
     )
 
 
@@ -67,7 +69,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         if 'memory' in settings.roles:
             store = await open_store(settings)
             running.push_async_callback(store.close)
-            await running.enter_async_context(memory_worker(client, settings, MemoryActivities(store)))
+            transcripts = TranscriptStore(store.client)
+            await transcripts.ensure_collection()
+            await running.enter_async_context(memory_worker(client, settings, store, transcripts))
         if 'chat' in settings.roles:
             await running.enter_async_context(chat_worker(client, settings))
         queues = {'chat': settings.task_queue, 'memory': settings.memory_task_queue}

@@ -6,21 +6,15 @@ by the one process that owns the store (DESIGN P7).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError
 
 from api.auth import USERNAME_PATTERN, Principal
 from api.deps import CurrentUser, SettingsDep, TemporalClient
-from memory.operations import (
-    MEMORY_OPERATION_WORKFLOW,
-    MemoryOperationRequest,
-    MemoryOperationResult,
-)
+from api.memory_ops import run_memory_operation
+from memory.operations import MemoryOperationRequest
 
 router = APIRouter(prefix='/memories', tags=['memories'])
 
@@ -39,26 +33,6 @@ def _whose(user: Principal, for_user: str | None) -> str:
     return for_user
 
 
-async def _run(
-    client: TemporalClient, settings: SettingsDep, request: MemoryOperationRequest
-) -> MemoryOperationResult:
-    try:
-        return await client.execute_workflow(
-            MEMORY_OPERATION_WORKFLOW,
-            request,
-            id=f'memory-op-{uuid.uuid4().hex}',
-            task_queue=settings.memory_task_queue,
-            result_type=MemoryOperationResult,
-        )
-    except WorkflowFailureError as error:
-        cause = error.cause
-        while cause is not None and not isinstance(cause, ApplicationError):
-            cause = cause.cause
-        if cause is not None and cause.type in ('InvalidMemory', 'InvalidMemoryId'):
-            raise HTTPException(422, cause.message) from None
-        raise
-
-
 @router.get('')
 async def list_memories(
     user: CurrentUser,
@@ -70,7 +44,7 @@ async def list_memories(
 ) -> list[dict[str, Any]]:
     whose = _whose(user, user_id)
     request = MemoryOperationRequest('search' if q else 'list', whose, query=q or '', k=k)
-    return [asdict(m) for m in (await _run(client, settings, request)).memories]
+    return [asdict(m) for m in (await run_memory_operation(client, settings, request)).memories]
 
 
 @router.delete('/{memory_id}', status_code=status.HTTP_204_NO_CONTENT)
@@ -82,7 +56,7 @@ async def forget_memory(
     user_id: ForUser = None,
 ) -> Response:
     request = MemoryOperationRequest('forget', _whose(user, user_id), memory_id=memory_id.lower())
-    if (await _run(client, settings, request)).deleted == 0:
+    if (await run_memory_operation(client, settings, request)).deleted == 0:
         raise HTTPException(404, f'no memory {memory_id}')
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -92,4 +66,4 @@ async def forget_all_memories(
     user: CurrentUser, client: TemporalClient, settings: SettingsDep, user_id: ForUser = None
 ) -> dict[str, int]:
     request = MemoryOperationRequest('forget_all', _whose(user, user_id))
-    return {'deleted': (await _run(client, settings, request)).deleted}
+    return {'deleted': (await run_memory_operation(client, settings, request)).deleted}

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from api import chat_sessions
 from api.chat_sessions import SessionOwners
 from api.deps import CurrentUser, SettingsDep, TemporalClient
+from api.memory_ops import run_memory_operation
 from api.schemas import (
     SESSION_ID_PATTERN,
     ApprovalIn,
@@ -23,6 +24,7 @@ from api.schemas import (
     SessionCreate,
     accept_message,
 )
+from memory.operations import MemoryOperationRequest
 from workflows.shared import ApprovalAnswer, InterruptRequest, UserMessage
 
 router = APIRouter(prefix='/sessions', tags=['sessions'])
@@ -73,6 +75,20 @@ async def read_session(
 ) -> dict[str, Any]:
     await owners.authorize(session_id, user)
     return asdict(await chat_sessions.snapshot(client, session_id))
+
+
+@router.get('/{session_id}/history')
+async def read_history(
+    session_id: SessionId, user: CurrentUser, client: TemporalClient, settings: SettingsDep, owners: Owners
+) -> dict[str, Any]:
+    """The whole conversation: turns archived out of the workflow, then the ones it still holds."""
+    await owners.authorize(session_id, user)
+    snapshot = await chat_sessions.snapshot(client, session_id)
+    archived: list[dict[str, Any]] = []
+    if snapshot.archived_turns:
+        request = MemoryOperationRequest('transcript', snapshot.user_id, session_id=session_id)
+        archived = (await run_memory_operation(client, settings, request)).turns
+    return {'session_id': session_id, 'turns': [*archived, *(asdict(t) for t in snapshot.turns)]}
 
 
 @router.post('/{session_id}/messages', status_code=status.HTTP_202_ACCEPTED)

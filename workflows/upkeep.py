@@ -1,0 +1,78 @@
+"""Between turns: archive old turns, compact the model history, decide on continue-as-new.
+
+All of it runs in workflow code between turns (never mid-turn), so a session can run for months:
+its state, every continue-as-new input and every model input stay bounded (DESIGN 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+
+from temporalio import workflow
+
+from memory.operations import ARCHIVE_TURNS, ArchivePage
+from workflows.history import compacted, history_bytes, split_recent, transcript_text
+from workflows.shared import FINISHED_TURN_STATUSES, SessionState
+from workflows.summarizer import SUMMARY_PROMPT, summarizer
+
+SUMMARY_INPUT_CHARS = 40_000
+
+
+async def archive_old_turns(state: SessionState) -> None:
+    """Moves the oldest finished turns past `keep_turns` to the transcript archive, a page at a time."""
+    limits = state.limits
+    while True:
+        finished = 0
+        for turn in state.turns:
+            if turn.status not in FINISHED_TURN_STATUSES:
+                break
+            finished += 1
+        if finished <= limits.keep_turns + limits.archive_page_turns:
+            return
+        page_turns = state.turns[: limits.archive_page_turns]
+        page = ArchivePage(
+            session_id=state.session_id,
+            user_id=state.user_id,
+            page=state.archive_pages + 1,
+            turns=[asdict(t) for t in page_turns],
+        )
+        await workflow.execute_activity(
+            ARCHIVE_TURNS,
+            page,
+            task_queue=state.memory_task_queue,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        archived = {t.number for t in page_turns}
+        state.turns = state.turns[len(page_turns) :]
+        state.approvals = [a for a in state.approvals if a.turn not in archived]
+        state.archive_pages += 1
+        state.archived_turns = page_turns[-1].number
+        _trim_seen_ids(state)
+
+
+def _trim_seen_ids(state: SessionState) -> None:
+    keep = max(state.limits.max_seen_ids, len(state.turns))
+    del state.seen_message_ids[:-keep]
+
+
+async def compact_history(state: SessionState) -> bool:
+    """Summarises the older exchanges once the history passes its budget; True if it did."""
+    if history_bytes(state.messages) <= state.limits.history_budget_bytes:
+        return False
+    older, recent = split_recent(state.messages, state.limits.keep_exchanges)
+    if not older:
+        return False
+    result = await summarizer.run(SUMMARY_PROMPT + transcript_text(older, SUMMARY_INPUT_CHARS))
+    state.messages = compacted(result.output, recent)
+    state.compactions += 1
+    return True
+
+
+def should_continue_as_new(state: SessionState) -> bool:
+    info = workflow.info()
+    return (
+        info.is_continue_as_new_suggested()
+        or info.get_current_history_length() > state.limits.max_run_events
+        or info.get_current_history_size() > state.limits.max_run_bytes
+    )
