@@ -110,7 +110,7 @@ async def bulk_load(store: MemoryStore, facts: list[str], users: int, offset: in
             user = f'user-{(offset + start + i) % users:03d}'
             memory = Memory(new_memory_id(user, text), user, text, now, now)
             points.append(memory_point(memory, list(vector)))
-        await store._q(store.client.upsert(store.collection, points, wait=True))
+        await store.run_qdrant(store.client.upsert(store.collection, points, wait=True))
     return embedding
 
 
@@ -201,7 +201,7 @@ async def main(sizes: list[int], users: int, queries: int) -> dict[str, Any]:
                 scale = await latencies(store, user, questions, new_facts)
                 scale['load_s'] = round(load_s, 1)
                 scale['load_embedding_s'] = round(embedding, 1)
-                scale['memories'] = (await store._q(store.client.count(store.collection))).count
+                scale['memories'] = (await store.run_qdrant(store.client.count(store.collection))).count
                 scale['memories_of_queried_user'] = len(await store.list(user))
                 results['scales'][str(size)] = scale
                 print(f'{size} memories loaded in {load_s:.0f} s', flush=True)
@@ -215,7 +215,7 @@ async def main(sizes: list[int], users: int, queries: int) -> dict[str, Any]:
                 'pairs': quality.pairs,
                 'recall_at_1': round(quality.recall_at_1, 3),
                 'recall_at_5': round(quality.recall_at_5, 3),
-                'collection_size': (await store._q(store.client.count(store.collection))).count,
+                'collection_size': (await store.run_qdrant(store.client.count(store.collection))).count,
             }
         finally:
             await store.close()

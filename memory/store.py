@@ -173,7 +173,7 @@ class MemoryStore:
                 return
             probe = await self.embedder.embed_documents('dimension probe')
             dimension = len(probe.embeddings[0])
-            if not await self._q(self.client.collection_exists(self.collection)):
+            if not await self.run_qdrant(self.client.collection_exists(self.collection)):
                 await self._create(dimension)
             await self._check(dimension)
             await self._create_indexes()
@@ -181,7 +181,7 @@ class MemoryStore:
 
     async def _create(self, dimension: int) -> None:
         try:
-            await self._q(
+            await self.run_qdrant(
                 self.client.create_collection(
                     self.collection,
                     vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
@@ -191,14 +191,14 @@ class MemoryStore:
             )
         except (ValueError, UnexpectedResponse):
             # Another process created it between our check and our create: _check judges it.
-            if not await self._q(self.client.collection_exists(self.collection)):
+            if not await self.run_qdrant(self.client.collection_exists(self.collection)):
                 raise
 
     def _record(self, dimension: int) -> dict[str, Any]:
         return {'embedder': self.embedder_name, 'dimension': dimension, 'schema': SCHEMA_VERSION}
 
     async def _check(self, dimension: int) -> None:
-        info = await self._q(self.client.get_collection(self.collection))
+        info = await self.run_qdrant(self.client.get_collection(self.collection))
         vectors = info.config.params.vectors
         size = vectors.size if isinstance(vectors, models.VectorParams) else None
         metadata = info.config.metadata or {}
@@ -207,7 +207,9 @@ class MemoryStore:
         if recorded_name is None and size == dimension and not await self._count(None):
             # An empty collection without a record (made by hand, or by a server that dropped the
             # metadata): nothing can be mixed yet, so adopt it and write the record.
-            await self._q(self.client.update_collection(self.collection, metadata=self._record(dimension)))
+            await self.run_qdrant(
+                self.client.update_collection(self.collection, metadata=self._record(dimension))
+            )
             return
         if recorded_name != self.embedder_name or recorded_dimension != dimension or size != dimension:
             raise EmbeddingMismatch(
@@ -219,7 +221,7 @@ class MemoryStore:
         # and for the per-user graphs (`payload_m`). Creating an existing index is a no-op.
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='Payload indexes have no effect in the local Qdrant')
-            await self._q(
+            await self.run_qdrant(
                 self.client.create_payload_index(
                     self.collection,
                     'user_id',
@@ -229,7 +231,7 @@ class MemoryStore:
                 )
             )
             for key in ('text_key', 'slot'):
-                await self._q(
+                await self.run_qdrant(
                     self.client.create_payload_index(
                         self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
                     )
@@ -261,7 +263,7 @@ class MemoryStore:
                 memory_id = await self._free_id(user_id, text)
                 memory = Memory(id=memory_id, user_id=user_id, text=text, created_at=now, updated_at=now)
                 action = 'added'
-            await self._q(
+            await self.run_qdrant(
                 self.client.upsert(self.collection, points=[memory_point(memory, vector, slot)], wait=True)
             )
             return StoreResult(memory=memory, action=action)
@@ -272,7 +274,7 @@ class MemoryStore:
         """The user's memory with this exact text (rule 1) and the one holding this slot (rule 2),
         in one filtered read: in local mode each filter is a scan of the whole collection."""
         wanted = [_match('text_key', key)] + ([_match('slot', slot)] if slot else [])
-        points, _ = await self._q(
+        points, _ = await self.run_qdrant(
             self.client.scroll(
                 self.collection,
                 scroll_filter=models.Filter(must=[_match('user_id', user_id)], should=wanted),
@@ -293,7 +295,7 @@ class MemoryStore:
         self, user_id: str, vector: list[float], slot: str | None, text: str
     ) -> tuple[Memory, str | None] | None:
         """The nearest memory this fact restates (rule 3), with its slot."""
-        hits = await self._q(
+        hits = await self.run_qdrant(
             self.client.query_points(
                 self.collection,
                 query=vector,
@@ -322,7 +324,9 @@ class MemoryStore:
         """
         for attempt in range(100):
             candidate = new_memory_id(user_id, text, attempt)
-            if not await self._q(self.client.retrieve(self.collection, [candidate], with_payload=False)):
+            if not await self.run_qdrant(
+                self.client.retrieve(self.collection, [candidate], with_payload=False)
+            ):
                 return candidate
         # Not reachable in practice: it takes 100 memories each updated away from the same first text.
         raise RuntimeError(f'no free memory id for user {user_id!r} after 100 tries')
@@ -341,7 +345,7 @@ class MemoryStore:
         await self._ensure()
         # The embedder reads at most 256 tokens; a long message is cut here rather than tokenised whole.
         vector = list((await self.embedder.embed_query(query[: 4 * MAX_FACT_CHARS])).embeddings[0])
-        hits = await self._q(
+        hits = await self.run_qdrant(
             self.client.query_points(
                 self.collection,
                 query=vector,
@@ -360,7 +364,7 @@ class MemoryStore:
         memories: list[Memory] = []
         offset: models.ExtendedPointId | None = None
         while True:
-            points, offset = await self._q(
+            points, offset = await self.run_qdrant(
                 self.client.scroll(
                     self.collection,
                     scroll_filter=_user_filter(user_id),
@@ -391,7 +395,7 @@ class MemoryStore:
         async with self._user_lock(user_id):
             if not await self._count(selector):
                 return False
-            await self._q(
+            await self.run_qdrant(
                 self.client.delete(self.collection, points_selector=models.FilterSelector(filter=selector))
             )
             return True
@@ -404,7 +408,7 @@ class MemoryStore:
         async with self._user_lock(user_id):
             count = await self._count(selector)
             if count:
-                await self._q(
+                await self.run_qdrant(
                     self.client.delete(
                         self.collection, points_selector=models.FilterSelector(filter=selector)
                     )
@@ -413,19 +417,23 @@ class MemoryStore:
 
     async def close(self) -> None:
         try:
-            await self._q(self.client.close())
+            await self.run_qdrant(self.client.close())
         finally:
             if self._thread is not None:
                 self._thread.stop()
 
-    async def _q(self, call: Coroutine[Any, Any, T]) -> T:
-        """Awaits a Qdrant call, on the offload thread if there is one."""
+    async def run_qdrant(self, call: Coroutine[Any, Any, T]) -> T:
+        """Awaits a call of `self.client`, on the offload thread if there is one.
+
+        Other code sharing this client (e.g. another collection in the same local folder) should
+        call through here too: local mode is not meant to be used from two threads at once.
+        """
         if self._thread is None:
             return await call
         return await self._thread.run(call)
 
     async def _first(self, user_id: str, condition: models.Condition) -> Memory | None:
-        points, _ = await self._q(
+        points, _ = await self.run_qdrant(
             self.client.scroll(
                 self.collection,
                 scroll_filter=models.Filter(must=[_match('user_id', user_id), condition]),
@@ -436,7 +444,9 @@ class MemoryStore:
         return _memory(points[0].id, points[0].payload or {}) if points else None
 
     async def _count(self, selector: models.Filter | None) -> int:
-        return (await self._q(self.client.count(self.collection, count_filter=selector, exact=True))).count
+        return (
+            await self.run_qdrant(self.client.count(self.collection, count_filter=selector, exact=True))
+        ).count
 
     def _user_lock(self, user_id: str) -> asyncio.Lock:
         """Serialises one user's writes in this process, so two turns can't both add the same slot."""
