@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import tempfile
@@ -257,6 +258,7 @@ if __name__ == '__main__':
     parser.add_argument('--queries', type=int, default=200, help='recall and remember calls per size')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
+    load_before = os.getloadavg()
     results = asyncio.run(main(sizes, args.users, args.queries))
     RESULTS.mkdir(exist_ok=True)
     meta = {
@@ -264,6 +266,9 @@ if __name__ == '__main__':
         'machine': platform.platform(),
         'qdrant': 'local mode (on disk)',
         'users': args.users,
+        'cpus': os.cpu_count(),
+        # Other work on the machine skews every figure: the 1-minute load before and after.
+        'load_average_1m': [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
     (RESULTS / 'memory.json').write_text(json.dumps({'meta': meta, 'results': results}, indent=2) + '\n')
     print(table(results))
