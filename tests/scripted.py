@@ -1,6 +1,7 @@
 """The scripted chat model the tests run workers with (`DURABLE_CHAT_MODEL=import:tests.scripted:model`).
 
 Its replies are a pure function of the user's message, so a retried attempt streams the same text:
+- `long ID`: a ~2 KB reply in 20 tokens, no delay;
 - `slow N [label]`: N numbered words, one token each, 40 ms apart (a reply long enough to interrupt);
 - `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
   (the memory tools, `forget` asking for approval), replies in fast tokens;
@@ -27,6 +28,11 @@ FAST_TOKEN_SECONDS = 0.005
 
 
 def scripted_reply(text: str) -> tuple[list[str], float]:
+    if match := re.fullmatch(r'long (\S+)', text.strip()):
+        # ~2 KB in 20 tokens, at full speed: realistic size for long-session tests.
+        return [
+            f'{match[1]}:{i:02d} ' + 'lorem ipsum dolor sit amet ' * 3 + 'consectetur. ' for i in range(20)
+        ], 0.0
     if match := re.fullmatch(r'slow (\d+)(?: (\S+))?', text.strip()):
         count, label = int(match[1]), match[2] or 'w'
         return [f'{label}{i} ' for i in range(1, count + 1)], SLOW_TOKEN_SECONDS

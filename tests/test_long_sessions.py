@@ -1,0 +1,124 @@
+"""Sessions that outlive Temporal's per-run limits: continue-as-new, compaction, the archive."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from tests.chat_client import ChatClient
+from tests.conftest import Workers, token_for
+from tests.processes import Process, durable_chat, free_port, wait_for_port
+from tests.scripted import expected_reply
+from workflows.shared import SessionLimits, workflow_id
+
+MODEL_ACTIVITY = 'agent__chat__model_request_stream'
+EVENT_LIMIT, SIZE_LIMIT = 51_200, 50 * 1024 * 1024  # Temporal's hard limits per run
+
+
+@pytest.fixture(scope='module')
+def small_limits_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
+    """An API that starts sessions with tiny budgets, so a few turns cross every threshold."""
+    workers.ensure_one()
+    port = free_port()
+    env = {
+        **service_env,
+        'DURABLE_CHAT_PORT': str(port),
+        'DURABLE_CHAT_SESSION_MAX_RUN_EVENTS': '150',
+        'DURABLE_CHAT_SESSION_KEEP_TURNS': '5',
+        'DURABLE_CHAT_SESSION_HISTORY_BUDGET_BYTES': '6000',
+    }
+    process: Process = durable_chat('api', env).start()
+    wait_for_port(port)
+    yield f'http://127.0.0.1:{port}'
+    process.stop()
+
+
+@pytest.fixture
+async def ivy(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {'Authorization': f'Bearer {token_for("ivy")}'}
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=headers) as http:
+        yield http
+
+
+async def runs_of(temporal_client: Client, session_id: str) -> list[str]:
+    executions = temporal_client.list_workflows(f'WorkflowId = "{workflow_id(session_id)}"')
+    return [e.run_id async for e in executions]
+
+
+async def run_histories(temporal_client: Client, session_id: str) -> list[list]:
+    histories = []
+    for run_id in await runs_of(temporal_client, session_id):
+        handle = temporal_client.get_workflow_handle(workflow_id(session_id), run_id=run_id)
+        histories.append([e async for e in handle.fetch_history_events()])
+    return histories
+
+
+async def test_continue_as_new_while_messages_arrive_loses_and_doubles_nothing(
+    small_limits_api: str, temporal_client: Client
+) -> None:
+    headers = {'Authorization': f'Bearer {token_for("ivy")}'}
+    async with httpx.AsyncClient(base_url=small_limits_api, timeout=60, headers=headers) as http:
+        session_id = (await http.post('/sessions', json={})).json()['session_id']
+        client = await ChatClient(small_limits_api, session_id, token_for('ivy')).connect()
+        texts = [f'message number {i}' for i in range(1, 41)]
+        for i, text in enumerate(texts, start=1):
+            await client.send(f'm-{i}', text)
+            await client.send(f'm-{i}', text)  # a redelivery on top, across runs
+            if i % 4 == 0:
+                await client.wait_for(lambda i=i: client.finished(i - 2))  # keep sending while turns run
+        await client.wait_for(lambda: client.finished(40), timeout=120)
+        assert client.close_code is None  # one connection saw it all, across every run
+
+        assert [f['turn'] for f in client.of_type('RUN_FINISHED')] == list(range(1, 41))
+        for turn, text in enumerate(texts, start=1):
+            assert client.streamed_text(turn) == expected_reply(text)
+        history = (await http.get(f'/sessions/{session_id}/history')).json()['turns']
+        assert [(t['number'], t['user_text'], t['reply']) for t in history] == [
+            (i, text, expected_reply(text)) for i, text in enumerate(texts, start=1)
+        ]
+        snapshot = (await http.get(f'/sessions/{session_id}')).json()
+        assert snapshot['archived_turns'] > 0 and len(snapshot['turns']) < 40
+        assert len(await runs_of(temporal_client, session_id)) >= 3
+        await client.disconnect()
+
+
+async def test_a_thousand_turns_of_two_kilobytes(
+    ivy: httpx.AsyncClient, api_url: str, worker: Process, temporal_client: Client
+) -> None:
+    session_id = (await ivy.post('/sessions', json={})).json()['session_id']
+    client = await ChatClient(api_url, session_id, token_for('ivy')).connect()
+    texts = [f'long t{i}' for i in range(1, 1001)]
+    sends = [
+        ivy.post(f'/sessions/{session_id}/messages', json={'id': f'm{i}', 'text': t})
+        for i, t in enumerate(texts)
+    ]
+    for batch in range(0, 1000, 50):  # the order of delivery is the order of turns
+        for send in sends[batch : batch + 50]:
+            assert (await send).status_code == 202
+    await client.wait_for(lambda: client.finished(1000), timeout=900)
+
+    history = (await ivy.get(f'/sessions/{session_id}/history')).json()['turns']
+    assert [t['number'] for t in history] == list(range(1, 1001))
+    assert all(t['reply'] == expected_reply(text) for t, text in zip(history, texts, strict=True))
+
+    budget = SessionLimits().history_budget_bytes
+    histories = await run_histories(temporal_client, session_id)
+    model_inputs = []
+    for events in histories:
+        assert len(events) < EVENT_LIMIT
+        assert sum(e.ByteSize() for e in events) < SIZE_LIMIT
+        model_inputs += [
+            sum(len(p.data) for p in e.activity_task_scheduled_event_attributes.input.payloads)
+            for e in events
+            if e.HasField('activity_task_scheduled_event_attributes')
+            and e.activity_task_scheduled_event_attributes.activity_type.name == MODEL_ACTIVITY
+        ]
+    assert len(model_inputs) == 1000
+    # The history before a turn is within budget; the turn adds its own message and the run context.
+    assert max(model_inputs) < budget + 12_000
+    assert len(histories) > 1
+    print(f'\n1000 turns: {len(histories)} runs; model input max {max(model_inputs)} B, budget {budget} B')
+    await client.disconnect()
