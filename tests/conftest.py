@@ -159,3 +159,21 @@ async def temporal_client(temporal_address: str) -> Client:
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope='session')
+def small_limits_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
+    """An API that starts sessions with tiny budgets, so a few turns cross every threshold."""
+    workers.ensure_one()
+    port = free_port()
+    env = {
+        **service_env,
+        'DURABLE_CHAT_PORT': str(port),
+        'DURABLE_CHAT_SESSION_MAX_RUN_EVENTS': '150',
+        'DURABLE_CHAT_SESSION_KEEP_TURNS': '5',
+        'DURABLE_CHAT_SESSION_HISTORY_BUDGET_BYTES': '6000',
+    }
+    process: Process = durable_chat('api', env).start()
+    wait_for_port(port)
+    yield f'http://127.0.0.1:{port}'
+    process.stop()

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from temporalio.client import Client
 
 from tests.chat_client import ChatClient
-from tests.conftest import Workers, token_for
-from tests.processes import Process, durable_chat, free_port, wait_for_port
+from tests.conftest import token_for
+from tests.processes import Process
 from tests.scripted import expected_reply
 from workflows.shared import SessionLimits, workflow_id
 
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
 EVENT_LIMIT, SIZE_LIMIT = 51_200, 50 * 1024 * 1024  # Temporal's hard limits per run
-
-
-@pytest.fixture(scope='module')
-def small_limits_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
-    """An API that starts sessions with tiny budgets, so a few turns cross every threshold."""
-    workers.ensure_one()
-    port = free_port()
-    env = {
-        **service_env,
-        'DURABLE_CHAT_PORT': str(port),
-        'DURABLE_CHAT_SESSION_MAX_RUN_EVENTS': '150',
-        'DURABLE_CHAT_SESSION_KEEP_TURNS': '5',
-        'DURABLE_CHAT_SESSION_HISTORY_BUDGET_BYTES': '6000',
-    }
-    process: Process = durable_chat('api', env).start()
-    wait_for_port(port)
-    yield f'http://127.0.0.1:{port}'
-    process.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,75 @@
+"""Names that running sessions depend on: changing any of them strands sessions already running.
+
+If this fails, you renamed something persisted. Rename it back; if the change is truly intended,
+it needs a migration of running sessions, not an edit of this list.
+"""
+
+from __future__ import annotations
+
+from pydantic_ai.durable_exec.temporal import TemporalDurability
+from pydantic_ai.durable_exec.temporal._durability import worker_registrations
+from temporalio import activity, workflow
+
+from memory.activities import MemoryActivities
+from memory.transcripts import TranscriptActivities
+from memory.workflows import MemoryOperation
+from workflows.activities import publish_turn_event
+from workflows.agent import agent
+from workflows.session import ChatSession
+from workflows.summarizer import summarizer
+from workflows.tools import memory_tools
+
+PINNED_ACTIVITIES = {
+    'agent__chat__event_stream_handler',
+    'agent__chat__model_cancel_suspended_response',
+    'agent__chat__model_compact_messages',
+    'agent__chat__model_request',
+    'agent__chat__model_request_stream',
+    'agent__chat__toolset__<agent>__call_tool',
+    'agent__chat__toolset__<agent>__validate_args',
+    'agent__chat__toolset__memory__call_tool',
+    'agent__chat__toolset__memory__validate_args',
+    'agent__summarizer__model_cancel_suspended_response',
+    'agent__summarizer__model_compact_messages',
+    'agent__summarizer__model_request',
+    'agent__summarizer__model_request_stream',
+    'agent__summarizer__toolset__<agent>__call_tool',
+    'agent__summarizer__toolset__<agent>__validate_args',
+    'publish_turn_event',
+    'recall_memories',
+    'store_memory',
+    'forget_memory',
+    'list_memories',
+    'archive_turns',
+    'read_transcript',
+}
+
+
+def _name(fn: object) -> str:
+    definition = activity._Definition.from_callable(fn)  # noqa: SLF001 - the name Temporal registers
+    assert definition is not None
+    return definition.name
+
+
+def test_activity_names_are_pinned() -> None:
+    names = {_name(publish_turn_event)}
+    for durable_agent in (agent, summarizer):
+        durability = TemporalDurability.from_agent(durable_agent)
+        assert durability is not None
+        names |= {_name(fn) for fn in worker_registrations(durability)[0]}
+    names |= {_name(fn) for fn in MemoryActivities.__new__(MemoryActivities).all()}
+    names |= {_name(fn) for fn in TranscriptActivities.__new__(TranscriptActivities).all()}
+    assert names == PINNED_ACTIVITIES
+
+
+def test_agent_tool_and_workflow_names_are_pinned() -> None:
+    assert (agent.name, summarizer.name) == ('chat', 'summarizer')
+    assert sorted(memory_tools.tools) == ['forget', 'recall', 'remember']
+    assert memory_tools.tools['forget'].requires_approval
+    session = workflow._Definition.from_class(ChatSession)  # noqa: SLF001
+    assert session is not None and session.name == 'ChatSession'
+    assert sorted(session.signals) == ['send']
+    assert sorted(session.queries) == ['snapshot']
+    assert sorted(session.updates) == ['answer_approval', 'interrupt']
+    operation = workflow._Definition.from_class(MemoryOperation)  # noqa: SLF001
+    assert operation is not None and operation.name == 'MemoryOperation'

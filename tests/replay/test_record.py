@@ -1,0 +1,98 @@
+"""Records the histories the replay tests replay. Skipped unless asked for:
+
+    DURABLE_CHAT_RECORD_HISTORIES=1 pytest tests/replay/test_record.py
+
+Re-record only to add a scenario (or after a deliberate, migrated change): the recorded files are
+what running sessions look like, and the replay test holds every future release to them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from tests.chat_client import ChatClient
+from tests.conftest import token_for
+from tests.processes import Process
+from workflows.shared import workflow_id
+
+HISTORIES = Path(__file__).parent / 'histories'
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get('DURABLE_CHAT_RECORD_HISTORIES') != '1', reason='records histories only when asked to'
+)
+
+
+async def conversation(api_url: str, session_id: str, *steps: str) -> ChatClient:
+    client = await ChatClient(api_url, session_id, token_for('rec')).connect()
+    for turn, text in enumerate(steps, start=1):
+        await client.send(f'm-{turn}', text)
+        await client.wait_for(lambda t=turn: client.finished(t) or client.of_type('APPROVAL_REQUESTED', t))
+    return client
+
+
+async def save(temporal_client: Client, name: str, session_id: str) -> None:
+    executions = temporal_client.list_workflows(f'WorkflowId = "{workflow_id(session_id)}"')
+    runs = [e.run_id async for e in executions]
+    for index, run_id in enumerate(reversed(runs), start=1):
+        handle = temporal_client.get_workflow_handle(workflow_id(session_id), run_id=run_id)
+        history = await handle.fetch_history()
+        suffix = f'-run{index}' if len(runs) > 1 else ''
+        (HISTORIES / f'{name}{suffix}.json').write_text(history.to_json())
+
+
+async def test_record_histories(api_url: str, worker: Process, temporal_client: Client) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    headers = {'Authorization': f'Bearer {token_for("rec")}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as http:
+
+        async def new() -> str:
+            return (await http.post('/sessions', json={})).json()['session_id']
+
+        plain = await new()
+        await (await conversation(api_url, plain, 'hello', 'slow 5')).disconnect()
+        tool = await new()
+        await (
+            await conversation(api_url, tool, 'remember that I like green tea', 'what do you remember')
+        ).disconnect()
+
+        interrupted = await new()
+        client = await ChatClient(api_url, interrupted, token_for('rec')).connect()
+        await client.send('m-1', 'slow 200')
+        await client.wait_for(lambda: client.of_type('TEXT_MESSAGE_CONTENT', 1))
+        await http.post(f'/sessions/{interrupted}/interrupt', json={})
+        await client.send('m-2', 'after the interrupt')
+        await client.wait_for(lambda: client.finished(2))
+        await client.disconnect()
+
+        approval = await new()
+        client = await conversation(api_url, approval, 'remember that my bike is red', 'forget my bike')
+        [request] = client.of_type('APPROVAL_REQUESTED')
+        await http.post(f'/sessions/{approval}/approvals/{request["id"]}', json={'approve': True})
+        await client.wait_for(lambda: client.finished(2))
+        await client.disconnect()
+        await http.post(f'/sessions/{approval}/close')
+
+        for name, session_id in [
+            ('plain', plain),
+            ('tool-call', tool),
+            ('interrupt', interrupted),
+            ('approval', approval),
+        ]:
+            await save(temporal_client, name, session_id)
+
+
+async def test_record_continue_as_new(
+    small_limits_api: str, worker: Process, temporal_client: Client
+) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    headers = {'Authorization': f'Bearer {token_for("rec")}'}
+    async with httpx.AsyncClient(base_url=small_limits_api, headers=headers, timeout=60) as http:
+        session_id = (await http.post('/sessions', json={})).json()['session_id']
+    steps = [f'long c{i}' for i in range(1, 13)]
+    await (await conversation(small_limits_api, session_id, *steps)).disconnect()
+    await save(temporal_client, 'continue-as-new', session_id)
