@@ -27,6 +27,7 @@ class MemoryOperationRequest:
     memory_id: str | None = None
     k: int = 10
     session_id: str = ''
+    page: int = 1
 
 
 @dataclass
@@ -43,6 +44,15 @@ class ArchivePage:
 class TranscriptRequest:
     session_id: str
     user_id: str
+    first_page: int = 1
+    max_bytes: int = 1_000_000
+    """A chunk stops before this much text (but holds one page at least): results stay under 2 MB."""
+
+
+@dataclass
+class TranscriptChunk:
+    turns: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
+    next_page: int | None = None
 
 
 @dataclass
@@ -50,3 +60,4 @@ class MemoryOperationResult:
     memories: list[Memory] = field(default_factory=list[Memory])
     deleted: int = 0
     turns: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
+    next_page: int | None = None

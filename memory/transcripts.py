@@ -15,7 +15,7 @@ from typing import Any
 from qdrant_client import AsyncQdrantClient, models
 from temporalio import activity
 
-from memory.operations import ARCHIVE_TURNS, READ_TRANSCRIPT, ArchivePage, TranscriptRequest
+from memory.operations import ARCHIVE_TURNS, READ_TRANSCRIPT, ArchivePage, TranscriptChunk, TranscriptRequest
 
 COLLECTION = 'transcripts'
 _PAGE_NAMESPACE = uuid.UUID('6f1d3e2a-7c4b-4f8e-9a51-2b7d0c9e4a13')
@@ -47,25 +47,28 @@ class TranscriptStore:
         point = models.PointStruct(id=page_id(page.session_id, page.page), vector={}, payload=payload)
         await self.client.upsert(self.collection, points=[point])
 
-    async def turns(self, session_id: str, user_id: str) -> list[dict[str, Any]]:
-        """Every archived turn of the session, in order (only if it is that user's session)."""
-        selector = models.Filter(
-            must=[
-                models.FieldCondition(key='session_id', match=models.MatchValue(value=session_id)),
-                models.FieldCondition(key='user_id', match=models.MatchValue(value=user_id)),
-            ]
-        )
-        pages: list[dict[str, Any]] = []
-        offset = None
+    async def chunk(self, request: TranscriptRequest) -> TranscriptChunk:
+        """Archived turns from `first_page` on, in order, up to `max_bytes` of text (one page at least).
+
+        Pages are read by id (`uuid5(session, page)`), and only those of the asking user count.
+        """
+        chunk = TranscriptChunk()
+        size = 0
+        page = request.first_page
         while True:
-            records, offset = await self.client.scroll(
-                self.collection, scroll_filter=selector, limit=64, offset=offset, with_payload=True
+            records = await self.client.retrieve(self.collection, ids=[page_id(request.session_id, page)])
+            payload = records[0].payload if records else None
+            if not payload or payload.get('user_id') != request.user_id:
+                return chunk
+            page_size = sum(
+                len(str(t.get('user_text', ''))) + len(str(t.get('reply', ''))) for t in payload['turns']
             )
-            pages.extend(r.payload or {} for r in records)
-            if offset is None:
-                break
-        pages.sort(key=lambda p: p['page'])
-        return [turn for p in pages for turn in p['turns']]
+            if chunk.turns and size + page_size > request.max_bytes:
+                chunk.next_page = page
+                return chunk
+            chunk.turns.extend(payload['turns'])
+            size += page_size
+            page += 1
 
 
 class TranscriptActivities:
@@ -80,5 +83,5 @@ class TranscriptActivities:
         await self.store.save(page)
 
     @activity.defn(name=READ_TRANSCRIPT)
-    async def read_transcript(self, request: TranscriptRequest) -> list[dict[str, Any]]:
-        return await self.store.turns(request.session_id, request.user_id)
+    async def read_transcript(self, request: TranscriptRequest) -> TranscriptChunk:
+        return await self.store.chunk(request)

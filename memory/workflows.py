@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         READ_TRANSCRIPT,
         MemoryOperationRequest,
         MemoryOperationResult,
+        TranscriptChunk,
         TranscriptRequest,
     )
     from memory.types import (
@@ -58,13 +59,13 @@ class MemoryOperation:
                 )
                 return MemoryOperationResult(memories=found.memories)
             case 'transcript':
-                turns = await workflow.execute_activity(
+                chunk = await workflow.execute_activity(
                     READ_TRANSCRIPT,
-                    TranscriptRequest(request.session_id, user),
-                    result_type=list[dict[str, object]],
+                    TranscriptRequest(request.session_id, user, first_page=request.page),
+                    result_type=TranscriptChunk,
                     **_ACTIVITY,
                 )
-                return MemoryOperationResult(turns=turns)
+                return MemoryOperationResult(turns=chunk.turns, next_page=chunk.next_page)
             case 'forget' | 'forget_all':
                 forget = ForgetRequest(
                     user, memory_id=request.memory_id, forget_all=request.kind == 'forget_all'

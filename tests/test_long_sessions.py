@@ -104,3 +104,55 @@ async def test_a_thousand_turns_of_two_kilobytes(
     assert len(histories) > 1
     print(f'\n1000 turns: {len(histories)} runs; model input max {max(model_inputs)} B, budget {budget} B')
     await client.disconnect()
+
+
+async def test_no_payload_nears_the_limit_whatever_users_send(
+    small_limits_api: str, temporal_client: Client
+) -> None:
+    headers = {'Authorization': f'Bearer {token_for("ivy")}'}
+    async with httpx.AsyncClient(base_url=small_limits_api, timeout=60, headers=headers) as http:
+        session_id = (
+            await http.post('/sessions', json={'message': {'id': 'slow', 'text': 'slow 60'}})
+        ).json()['session_id']
+        big = [f'{i:03d}' + 'x' * 31_990 for i in range(60)]  # just under the 32,000-character limit
+        for i, text in enumerate(big):
+            response = await http.post(
+                f'/sessions/{session_id}/messages', json={'id': f'big-{i}', 'text': text}
+            )
+            assert response.status_code == 202
+        too_big = await http.post(
+            f'/sessions/{session_id}/messages', json={'id': 'huge', 'text': 'x' * 32_001}
+        )
+        assert too_big.status_code == 413
+
+        # Whether a message waits or is dropped is decided when it arrives: the last waiting one ends it.
+        waiting = [
+            t['number']
+            for t in (await http.get(f'/sessions/{session_id}/history')).json()['turns']
+            if t['status'] in ('queued', 'running')
+        ]
+        client = await ChatClient(small_limits_api, session_id, token_for('ivy')).connect()
+        await client.wait_for(lambda: client.finished(max(waiting)), timeout=120)
+
+        history = (await http.get(f'/sessions/{session_id}/history')).json()['turns']
+        assert len(history) == 61
+        answered = [t for t in history if t['status'] == 'done']
+        dropped = [t for t in history if t['status'] == 'dropped']
+        assert answered and dropped and len(answered) + len(dropped) == 61
+        assert all(t['reply'] == expected_reply(big[int(t['message_id'][4:])]) for t in answered[1:])
+        assert all('too many messages were waiting' in t['reply'] for t in dropped)
+        snapshot_bytes = len((await http.get(f'/sessions/{session_id}')).content)
+        await client.disconnect()
+
+    limit = 2 * 1024 * 1024
+    assert snapshot_bytes < limit // 2
+    largest = 0
+    for events in await run_histories(temporal_client, session_id):
+        for event in events:
+            for field in (
+                'workflow_execution_started_event_attributes',
+                'activity_task_scheduled_event_attributes',
+            ):
+                if event.HasField(field):
+                    largest = max(largest, sum(len(p.data) for p in getattr(event, field).input.payloads))
+    assert largest < limit // 2, largest

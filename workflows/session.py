@@ -56,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
 
 TITLE_CHARS = 60
+DROPPED_TEXT_CHARS = 200
+QUEUE_FULL_REPLY = '(Not answered: too many messages were waiting. Send it again when the queue is shorter.)'
 RECALL_MIN_SCORE = 0.3
 """Below this cosine similarity a memory is noise for the message (all-MiniLM-L6-v2: unrelated ~0.0-0.2)."""
 INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]'
@@ -119,11 +121,25 @@ class ChatSession(PydanticAIWorkflow):
             return  # a redelivery: the first one is already queued or answered
         self._seen.add(message.id)
         self.state.seen_message_ids.append(message.id)
-        number = self.state.turns[-1].number + 1 if self.state.turns else 1
-        self.state.turns.append(Turn(number=number, message_id=message.id, user_text=message.text))
+        number = self.state.turns[-1].number + 1 if self.state.turns else self.state.archived_turns + 1
+        turn = Turn(number=number, message_id=message.id, user_text=message.text)
+        if self._queue_is_full(turn):
+            # Signals cannot be refused, so the bound is kept here: state must stay far under 2 MB.
+            turn.status = 'dropped'
+            turn.user_text = message.text[:DROPPED_TEXT_CHARS]
+            turn.reply = QUEUE_FULL_REPLY
+        self.state.turns.append(turn)
         if not self.state.title:
             self.state.title = ' '.join(message.text.split())[:TITLE_CHARS]
             workflow.upsert_search_attributes([SA_TITLE.value_set(self.state.title)])
+
+    def _queue_is_full(self, turn: Turn) -> bool:
+        limits = self.state.limits
+        queued = [t for t in self.state.turns if t.status == 'queued']
+        return (
+            len(queued) >= limits.max_queued
+            or sum(t.size for t in queued) + turn.size > limits.max_queued_bytes
+        )
 
     @workflow.update(name=UPDATE_INTERRUPT)
     def interrupt(self, request: InterruptRequest) -> InterruptResult:

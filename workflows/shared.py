@@ -44,6 +44,10 @@ class Turn:
     status: TurnStatus = 'queued'
     reply: str = ''
 
+    @property
+    def size(self) -> int:
+        return len(self.user_text) + len(self.reply)
+
 
 ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
 
@@ -80,7 +84,14 @@ class SessionLimits:
     """Exchanges kept verbatim after a compaction."""
     keep_turns: int = 50
     """Turns the workflow keeps for the page; older ones go to the transcript archive in pages."""
+    keep_turn_bytes: int = 400_000
+    """... and at most this much of their text, so a snapshot and a continue-as-new input stay far
+    under Temporal's 2 MB payload limit whatever users type."""
     archive_page_turns: int = 25
+    archive_page_bytes: int = 500_000
+    max_queued: int = 50
+    max_queued_bytes: int = 600_000
+    """Messages beyond these while turns wait are kept as dropped (text cut), never answered."""
     max_run_events: int = 10_000
     """Continue as new past this many history events (Temporal's hard limit is 51,200)."""
     max_run_bytes: int = 10_000_000

@@ -8,29 +8,29 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
+from itertools import takewhile
 
 from temporalio import workflow
 
 from memory.operations import ARCHIVE_TURNS, ArchivePage
 from workflows.history import compacted, history_bytes, split_recent, transcript_text
-from workflows.shared import FINISHED_TURN_STATUSES, SessionState
+from workflows.shared import FINISHED_TURN_STATUSES, SessionState, Turn
 from workflows.summarizer import SUMMARY_PROMPT, summarizer
 
 SUMMARY_INPUT_CHARS = 40_000
 
 
 async def archive_old_turns(state: SessionState) -> None:
-    """Moves the oldest finished turns past `keep_turns` to the transcript archive, a page at a time."""
+    """Moves the oldest finished turns to the transcript archive, a page at a time, while the
+    workflow holds more than `keep_turns` of them or more than `keep_turn_bytes` of their text."""
     limits = state.limits
     while True:
-        finished = 0
-        for turn in state.turns:
-            if turn.status not in FINISHED_TURN_STATUSES:
-                break
-            finished += 1
-        if finished <= limits.keep_turns + limits.archive_page_turns:
+        finished = list(takewhile(lambda t: t.status in FINISHED_TURN_STATUSES, state.turns))
+        over_count = len(finished) > limits.keep_turns + limits.archive_page_turns
+        over_bytes = sum(t.size for t in finished) > limits.keep_turn_bytes
+        if not finished or not (over_count or over_bytes):
             return
-        page_turns = state.turns[: limits.archive_page_turns]
+        page_turns = _page(finished, limits.archive_page_turns, limits.archive_page_bytes)
         page = ArchivePage(
             session_id=state.session_id,
             user_id=state.user_id,
@@ -49,6 +49,18 @@ async def archive_old_turns(state: SessionState) -> None:
         state.archive_pages += 1
         state.archived_turns = page_turns[-1].number
         _trim_seen_ids(state)
+
+
+def _page(turns: list[Turn], max_turns: int, max_bytes: int) -> list[Turn]:
+    """The oldest turns that fit one page (always at least one)."""
+    page: list[Turn] = []
+    size = 0
+    for turn in turns[:max_turns]:
+        if page and size + turn.size > max_bytes:
+            break
+        page.append(turn)
+        size += turn.size
+    return page
 
 
 def _trim_seen_ids(state: SessionState) -> None:

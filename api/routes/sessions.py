@@ -85,9 +85,14 @@ async def read_history(
     await owners.authorize(session_id, user)
     snapshot = await chat_sessions.snapshot(client, session_id)
     archived: list[dict[str, Any]] = []
-    if snapshot.archived_turns:
-        request = MemoryOperationRequest('transcript', snapshot.user_id, session_id=session_id)
-        archived = (await run_memory_operation(client, settings, request)).turns
+    page: int | None = 1 if snapshot.archived_turns else None
+    while page is not None:  # chunk by chunk: each activity result stays under the payload limit
+        request = MemoryOperationRequest('transcript', snapshot.user_id, session_id=session_id, page=page)
+        chunk = await run_memory_operation(client, settings, request)
+        archived += chunk.turns
+        page = chunk.next_page
+    # The workflow may archive more while we read: the snapshot says where its own turns begin.
+    archived = [t for t in archived if t['number'] <= snapshot.archived_turns]
     return {'session_id': session_id, 'turns': [*archived, *(asdict(t) for t in snapshot.turns)]}
 
 
