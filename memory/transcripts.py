@@ -10,7 +10,8 @@ retried write replaces its own page and adds nothing.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from qdrant_client import AsyncQdrantClient, models
 from temporalio import activity
@@ -18,6 +19,7 @@ from temporalio import activity
 from memory.operations import ARCHIVE_TURNS, READ_TRANSCRIPT, ArchivePage, TranscriptChunk, TranscriptRequest
 
 COLLECTION = 'transcripts'
+T = TypeVar('T')
 _PAGE_NAMESPACE = uuid.UUID('6f1d3e2a-7c4b-4f8e-9a51-2b7d0c9e4a13')
 
 
@@ -25,17 +27,27 @@ def page_id(session_id: str, page: int) -> str:
     return str(uuid.uuid5(_PAGE_NAMESPACE, f'{session_id}/{page}'))
 
 
+async def _direct(call: Coroutine[Any, Any, T]) -> T:
+    return await call
+
+
 class TranscriptStore:
-    def __init__(self, client: AsyncQdrantClient, collection: str = COLLECTION) -> None:
+    """`run` awaits each client call: pass `MemoryStore.run_qdrant` when sharing its local-mode client,
+    which must not be used from two threads at once."""
+
+    def __init__(
+        self,
+        client: AsyncQdrantClient,
+        collection: str = COLLECTION,
+        run: Callable[..., Awaitable[Any]] = _direct,
+    ) -> None:
         self.client = client
         self.collection = collection
+        self._run = run
 
     async def ensure_collection(self) -> None:
-        if not await self.client.collection_exists(self.collection):
-            await self.client.create_collection(self.collection, vectors_config={})
-            await self.client.create_payload_index(
-                self.collection, 'session_id', models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD)
-            )
+        if not await self._run(self.client.collection_exists(self.collection)):
+            await self._run(self.client.create_collection(self.collection, vectors_config={}))
 
     async def save(self, page: ArchivePage) -> None:
         payload = {
@@ -45,7 +57,7 @@ class TranscriptStore:
             'turns': page.turns,
         }
         point = models.PointStruct(id=page_id(page.session_id, page.page), vector={}, payload=payload)
-        await self.client.upsert(self.collection, points=[point])
+        await self._run(self.client.upsert(self.collection, points=[point]))
 
     async def chunk(self, request: TranscriptRequest) -> TranscriptChunk:
         """Archived turns from `first_page` on, in order, up to `max_bytes` of text (one page at least).
@@ -56,7 +68,9 @@ class TranscriptStore:
         size = 0
         page = request.first_page
         while True:
-            records = await self.client.retrieve(self.collection, ids=[page_id(request.session_id, page)])
+            records = await self._run(
+                self.client.retrieve(self.collection, ids=[page_id(request.session_id, page)])
+            )
             payload = records[0].payload if records else None
             if not payload or payload.get('user_id') != request.user_id:
                 return chunk

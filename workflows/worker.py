@@ -69,7 +69,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         if 'memory' in settings.roles:
             store = await open_store(settings)
             running.push_async_callback(store.close)
-            transcripts = TranscriptStore(store.client)
+            transcripts = TranscriptStore(store.client, run=store.run_qdrant)
             await transcripts.ensure_collection()
             await running.enter_async_context(memory_worker(client, settings, store, transcripts))
         if 'chat' in settings.roles:
