@@ -67,6 +67,7 @@ async def test_continue_as_new_while_messages_arrive_loses_and_doubles_nothing(
         await client.disconnect()
 
 
+@pytest.mark.timeout(900)
 async def test_a_thousand_turns_of_two_kilobytes(
     ivy: httpx.AsyncClient, api_url: str, worker: Process, temporal_client: Client
 ) -> None:
