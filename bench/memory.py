@@ -256,6 +256,7 @@ if __name__ == '__main__':
     parser.add_argument('--sizes', default='1000,50000', help='collection sizes, comma separated')
     parser.add_argument('--users', type=int, default=100)
     parser.add_argument('--queries', type=int, default=200, help='recall and remember calls per size')
+    parser.add_argument('--output', default='memory.json', help='file name under bench/results')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
     load_before = os.getloadavg()
@@ -270,5 +271,5 @@ if __name__ == '__main__':
         # Other work on the machine skews every figure: the 1-minute load before and after.
         'load_average_1m': [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
-    (RESULTS / 'memory.json').write_text(json.dumps({'meta': meta, 'results': results}, indent=2) + '\n')
+    (RESULTS / args.output).write_text(json.dumps({'meta': meta, 'results': results}, indent=2) + '\n')
     print(table(results))
