@@ -3,6 +3,8 @@
 
 const { $, api, el } = DC;
 
+let finishedTurns = 0;
+
 const view = new DC.SessionView({
   turnsEl: $('turns'),
   statusEl: $('status'),
@@ -10,6 +12,11 @@ const view = new DC.SessionView({
   errorEl: $('error'),
   connectionEl: $('connection'),
   onChange: (v) => {
+    const finished = v.turns.filter((t) => t.status === 'done').length;
+    if (finished !== finishedTurns) {  // a finished turn may have remembered or forgotten something
+      finishedTurns = finished;
+      loadMemories().catch(() => {});
+    }
     const open = v.status !== 'closed';
     $('text').disabled = !open;
     $('send').disabled = !open;
@@ -29,6 +36,21 @@ async function loadSessions() {
     item.onclick = () => openSession(s.session_id);
     list.append(item);
   }
+}
+
+async function loadMemories() {
+  const memories = await api('/memories');
+  const list = $('memories');
+  list.replaceChildren();
+  for (const memory of memories) {
+    const item = el('li');
+    item.dataset.memoryId = memory.id;
+    const forget = el('button', 'forget', 'forget');
+    forget.onclick = () => api(`/memories/${memory.id}`, { method: 'DELETE' }).then(loadMemories).catch(report);
+    item.append(el('span', '', memory.text), forget);
+    list.append(item);
+  }
+  if (!memories.length) list.append(el('li', 'empty', 'Nothing yet. Say "remember that ...".'));
 }
 
 function openSession(sessionId) {
@@ -59,6 +81,11 @@ $('new-session').onclick = async () => {
     openSession(sessionId);
   } catch (error) { report(error); }
 };
+$('memories-refresh').onclick = () => loadMemories().catch(report);
+$('memories-clear').onclick = () => {
+  if (!confirm('Forget everything I remember about you, in every chat?')) return;
+  api('/memories', { method: 'DELETE' }).then(loadMemories).catch(report);
+};
 $('interrupt').onclick = () => api(`/sessions/${view.sessionId}/interrupt`, { method: 'POST', body: '{}' }).catch(report);
 $('close').onclick = () => api(`/sessions/${view.sessionId}/close`, { method: 'POST' })
   .then(() => { view.scheduleRefresh(); loadSessions(); }).catch(report);
@@ -72,6 +99,7 @@ async function start() {
     $('operator-link').hidden = me.role !== 'operator';
   } catch (error) { return; }
   loadSessions().catch(report);
+  loadMemories().catch(report);
   if (params.get('session')) openSession(params.get('session'));
 }
 start();

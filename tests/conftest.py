@@ -49,6 +49,14 @@ class TemporalServer:
         stop_process(self.process)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line('markers', 'runs_first: run before the rest (long, and best on a quiet machine)')
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker('runs_first') is None)
+
+
 @pytest.fixture(scope='session')
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
     server = TemporalServer(tmp_path_factory.mktemp('temporal'))

@@ -10,9 +10,8 @@ from temporalio.client import Client
 
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
-from tests.processes import Process
 from tests.scripted import expected_reply
-from workflows.shared import SessionLimits, workflow_id
+from workflows.shared import workflow_id
 
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
 EVENT_LIMIT, SIZE_LIMIT = 51_200, 50 * 1024 * 1024  # Temporal's hard limits per run
@@ -65,46 +64,6 @@ async def test_continue_as_new_while_messages_arrive_loses_and_doubles_nothing(
         assert snapshot['archived_turns'] > 0 and len(snapshot['turns']) < 40
         assert len(await runs_of(temporal_client, session_id)) >= 3
         await client.disconnect()
-
-
-@pytest.mark.timeout(900)
-async def test_a_thousand_turns_of_two_kilobytes(
-    ivy: httpx.AsyncClient, api_url: str, worker: Process, temporal_client: Client
-) -> None:
-    session_id = (await ivy.post('/sessions', json={})).json()['session_id']
-    client = await ChatClient(api_url, session_id, token_for('ivy')).connect()
-    texts = [f'long t{i}' for i in range(1, 1001)]
-    sends = [
-        ivy.post(f'/sessions/{session_id}/messages', json={'id': f'm{i}', 'text': t})
-        for i, t in enumerate(texts)
-    ]
-    for batch in range(0, 1000, 50):  # the order of delivery is the order of turns
-        for send in sends[batch : batch + 50]:
-            assert (await send).status_code == 202
-    await client.wait_for(lambda: client.finished(1000), timeout=900)
-
-    history = (await ivy.get(f'/sessions/{session_id}/history')).json()['turns']
-    assert [t['number'] for t in history] == list(range(1, 1001))
-    assert all(t['reply'] == expected_reply(text) for t, text in zip(history, texts, strict=True))
-
-    budget = SessionLimits().history_budget_bytes
-    histories = await run_histories(temporal_client, session_id)
-    model_inputs = []
-    for events in histories:
-        assert len(events) < EVENT_LIMIT
-        assert sum(e.ByteSize() for e in events) < SIZE_LIMIT
-        model_inputs += [
-            sum(len(p.data) for p in e.activity_task_scheduled_event_attributes.input.payloads)
-            for e in events
-            if e.HasField('activity_task_scheduled_event_attributes')
-            and e.activity_task_scheduled_event_attributes.activity_type.name == MODEL_ACTIVITY
-        ]
-    assert len(model_inputs) == 1000
-    # The history before a turn is within budget; the turn adds its own message and the run context.
-    assert max(model_inputs) < budget + 12_000
-    assert len(histories) > 1
-    print(f'\n1000 turns: {len(histories)} runs; model input max {max(model_inputs)} B, budget {budget} B')
-    await client.disconnect()
 
 
 async def test_no_payload_nears_the_limit_whatever_users_send(

@@ -130,3 +130,21 @@ async def test_operator_console_watches_denies_interrupts_and_cancels(
             'data-status', 'closed', timeout=15_000
         )
         assert (await hank.get(f'/sessions/{running}')).json()['status'] == 'closed'
+
+
+async def test_memory_panel_lists_what_was_remembered_and_forgets_it(
+    page: Page, api_url: str, worker: Process
+) -> None:
+    await page.goto(f'{api_url}/#token={token_for("jill")}')
+    await expect(page.locator('#memories')).to_contain_text('Nothing yet')
+    await page.click('#new-session')
+    await expect(page.locator('#text')).to_be_enabled()
+    await page.fill('#text', 'remember that my favourite tree is the oak')
+    await page.press('#text', 'Enter')
+    memory = page.locator('#memories li[data-memory-id]')
+    await expect(memory).to_have_text('my favourite tree is the oakforget')
+    await memory.locator('button.forget').click()
+    await expect(page.locator('#memories')).to_contain_text('Nothing yet')
+    headers = {'Authorization': f'Bearer {token_for("jill")}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as jill:
+        assert (await jill.get('/memories')).json() == []

@@ -1,0 +1,102 @@
+"""A thousand turns of ~2 KB in one session: every run within Temporal's limits, every model input
+within budget, the whole conversation readable. On a stack of its own, so nothing else competes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
+from temporalio.client import Client
+
+from durable_chat.embedded import start_valkey
+from tests.chat_client import ChatClient
+from tests.conftest import SECRET, TemporalServer, Workers, token_for
+from tests.processes import Process, durable_chat, free_port, wait_for_port
+from tests.scripted import expected_reply
+from tests.test_long_sessions import run_histories
+from workflows.shared import SessionLimits
+
+MODEL_ACTIVITY = 'agent__chat__model_request_stream'
+EVENT_LIMIT, SIZE_LIMIT = 51_200, 50 * 1024 * 1024  # Temporal's hard limits per run
+
+
+@dataclass
+class OwnStack:
+    api_url: str
+    temporal_client: Client
+
+
+@pytest.fixture
+async def own_stack(tmp_path: Path) -> AsyncIterator[OwnStack]:
+    temporal = TemporalServer(tmp_path / 'temporal')
+    valkey = start_valkey(tmp_path, free_port())
+    env = {
+        'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal.address,
+        'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
+        'DURABLE_CHAT_MODEL': 'import:tests.scripted:model',
+        'DURABLE_CHAT_DATA_DIR': str(tmp_path / 'data'),
+        'DURABLE_CHAT_SECRET_KEY': SECRET,
+    }
+    workers = Workers(env)
+    workers.start()
+    port = free_port()
+    api: Process = durable_chat('api', {**env, 'DURABLE_CHAT_PORT': str(port)}).start()
+    wait_for_port(port)
+    try:
+        client = await Client.connect(temporal.address, plugins=[PydanticAIPlugin()])
+        yield OwnStack(f'http://127.0.0.1:{port}', client)
+    finally:
+        api.stop()
+        workers.stop_all()
+        valkey.stop()
+        temporal.stop()
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.runs_first
+async def test_a_thousand_turns_of_two_kilobytes(own_stack: OwnStack) -> None:
+    api_url, temporal_client = own_stack.api_url, own_stack.temporal_client
+    headers = {'Authorization': f'Bearer {token_for("ivy")}'}
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=headers) as ivy:
+        await a_thousand_turns(ivy, api_url, temporal_client)
+
+
+async def a_thousand_turns(ivy: httpx.AsyncClient, api_url: str, temporal_client: Client) -> None:
+    session_id = (await ivy.post('/sessions', json={})).json()['session_id']
+    client = await ChatClient(api_url, session_id, token_for('ivy')).connect()
+    texts = [f'long t{i}' for i in range(1, 1001)]
+    sends = [
+        ivy.post(f'/sessions/{session_id}/messages', json={'id': f'm{i}', 'text': t})
+        for i, t in enumerate(texts)
+    ]
+    for batch in range(0, 1000, 50):  # the order of delivery is the order of turns
+        for send in sends[batch : batch + 50]:
+            assert (await send).status_code == 202
+    await client.wait_for(lambda: client.finished(1000), timeout=900)
+
+    history = (await ivy.get(f'/sessions/{session_id}/history')).json()['turns']
+    assert [t['number'] for t in history] == list(range(1, 1001))
+    assert all(t['reply'] == expected_reply(text) for t, text in zip(history, texts, strict=True))
+
+    budget = SessionLimits().history_budget_bytes
+    histories = await run_histories(temporal_client, session_id)
+    model_inputs = []
+    for events in histories:
+        assert len(events) < EVENT_LIMIT
+        assert sum(e.ByteSize() for e in events) < SIZE_LIMIT
+        model_inputs += [
+            sum(len(p.data) for p in e.activity_task_scheduled_event_attributes.input.payloads)
+            for e in events
+            if e.HasField('activity_task_scheduled_event_attributes')
+            and e.activity_task_scheduled_event_attributes.activity_type.name == MODEL_ACTIVITY
+        ]
+    assert len(model_inputs) == 1000
+    # The history before a turn is within budget; the turn adds its own message and the run context.
+    assert max(model_inputs) < budget + 12_000
+    assert len(histories) > 1
+    print(f'\n1000 turns: {len(histories)} runs; model input max {max(model_inputs)} B, budget {budget} B')
+    await client.disconnect()
