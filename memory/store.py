@@ -45,7 +45,7 @@ differ; slots are English-only. Writes of one user are serialised within a proce
 writing the same user's slot at the same instant could both add (on a server), never lose a fact.
 
 Local mode (the embedded default) scans every point in Python for each filtered call: fine for
-thousands of memories, ~0.7 s per recall at 50k (bench/memory.py); beyond ~10k use a server.
+thousands of memories, 0.5-0.7 s per recall at 50k (bench/memory.py); beyond ~10k use a server.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class MemoryStore:
     ) -> None:
         """`offload=True` runs every Qdrant call on a thread of its own: for local mode, whose
         `async` methods compute in the caller's thread (a filtered search scans every point in
-        Python: ~20 ms at 1k points, ~0.7 s at 50k) and would otherwise stall the event loop that
+        Python: ~10 ms at 1k points, ~0.5 s at 50k) and would otherwise stall the event loop that
         also streams tokens and heartbeats activities. Open such a client with
         `force_disable_check_same_thread=True` (its SQLite file is then used from that thread).
         Measured at 1k points: the longest stall of a recall drops from ~100 ms to ~30 ms; what is
