@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 
 from api import websocket
 from api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
-from api.routes import auth, memories, operator, sessions
+from api.routes import auth, health, memories, operator, sessions
 from durable_chat.settings import Settings, get_settings
 from workflows.worker import connect
 
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.redis.aclose()
 
     app = FastAPI(title='durable-chat', lifespan=lifespan)
+    app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(sessions.router)
     app.include_router(memories.router)

@@ -127,7 +127,11 @@ def worker(settings: Settings) -> int:
 
 
 def api(settings: Settings) -> int:
-    asyncio.run(_uvicorn_server(settings).serve())
+    signal.signal(signal.SIGTERM, _raise_system_exit)  # uvicorn re-raises it after its graceful stop
+    try:
+        asyncio.run(_uvicorn_server(settings).serve())
+    except (KeyboardInterrupt, SystemExit):
+        pass
     return 0
 
 

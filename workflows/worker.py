@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.api.enums.v1 import IndexedValueType
@@ -47,9 +48,18 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         )
 
 
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+"""On SIGTERM a worker stops taking work and lets in-flight activities (a streaming reply) finish;
+past this they are cancelled and Temporal retries them on another worker."""
+
+
 def chat_worker(client: Client, settings: Settings) -> Worker:
     return Worker(
-        client, task_queue=settings.task_queue, workflows=[ChatSession], activities=[publish_turn_event]
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ChatSession],
+        activities=[publish_turn_event],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
@@ -58,7 +68,11 @@ def memory_worker(
 ) -> Worker:
     activities = [*MemoryActivities(store).all(), *TranscriptActivities(transcripts).all()]
     return Worker(
-        client, task_queue=settings.memory_task_queue, workflows=[MemoryOperation], activities=activities
+        client,
+        task_queue=settings.memory_task_queue,
+        workflows=[MemoryOperation],
+        activities=activities,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
