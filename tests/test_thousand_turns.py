@@ -21,6 +21,7 @@ from tests.test_long_sessions import run_histories
 from workflows.shared import SessionLimits
 
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
+QUEUE_AHEAD = 40
 EVENT_LIMIT, SIZE_LIMIT = 51_200, 50 * 1024 * 1024  # Temporal's hard limits per run
 
 
@@ -69,13 +70,11 @@ async def a_thousand_turns(ivy: httpx.AsyncClient, api_url: str, temporal_client
     session_id = (await ivy.post('/sessions', json={})).json()['session_id']
     client = await ChatClient(api_url, session_id, token_for('ivy')).connect()
     texts = [f'long t{i}' for i in range(1, 1001)]
-    sends = [
-        ivy.post(f'/sessions/{session_id}/messages', json={'id': f'm{i}', 'text': t})
-        for i, t in enumerate(texts)
-    ]
-    for batch in range(0, 1000, 50):  # the order of delivery is the order of turns
-        for send in sends[batch : batch + 50]:
-            assert (await send).status_code == 202
+    for i, text in enumerate(texts):  # one after another: the order of delivery is the order of turns
+        if i >= QUEUE_AHEAD:  # stay under the session's queue limit (50): beyond it messages are dropped
+            await client.wait_for(lambda i=i: client.finished(i - QUEUE_AHEAD + 1), timeout=60)
+        response = await ivy.post(f'/sessions/{session_id}/messages', json={'id': f'm{i}', 'text': text})
+        assert response.status_code == 202
     await client.wait_for(lambda: client.finished(1000), timeout=900)
 
     history = (await ivy.get(f'/sessions/{session_id}/history')).json()['turns']
@@ -98,5 +97,10 @@ async def a_thousand_turns(ivy: httpx.AsyncClient, api_url: str, temporal_client
     # The history before a turn is within budget; the turn adds its own message and the run context.
     assert max(model_inputs) < budget + 12_000
     assert len(histories) > 1
-    print(f'\n1000 turns: {len(histories)} runs; model input max {max(model_inputs)} B, budget {budget} B')
+    events = sum(len(h) for h in histories)
+    size = sum(e.ByteSize() for h in histories for e in h)
+    print(
+        f'\n1000 turns: {len(histories)} runs, {events / 1000:.1f} events and {size / 1000 / 1024:.1f} KiB of history '
+        f'per turn; model input max {max(model_inputs)} B (budget {budget} B)'
+    )
     await client.disconnect()

@@ -10,7 +10,9 @@ from dataclasses import asdict
 from datetime import timedelta
 from itertools import takewhile
 
+from pydantic_ai.exceptions import AgentRunError
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 from memory.operations import ARCHIVE_TURNS, ArchivePage
 from workflows.history import compacted, history_bytes, split_recent, transcript_text
@@ -37,12 +39,18 @@ async def archive_old_turns(state: SessionState) -> None:
             page=state.archive_pages + 1,
             turns=[asdict(t) for t in page_turns],
         )
-        await workflow.execute_activity(
-            ARCHIVE_TURNS,
-            page,
-            task_queue=state.memory_task_queue,
-            start_to_close_timeout=timedelta(seconds=30),
-        )
+        try:
+            await workflow.execute_activity(
+                ARCHIVE_TURNS,
+                page,
+                task_queue=state.memory_task_queue,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(seconds=60),
+            )
+        except ActivityError:
+            # The memory worker is away: keep the turns a while longer, the next turn tries again.
+            workflow.logger.warning('archiving page %s failed; retrying after the next turn', page.page)
+            return
         archived = {t.number for t in page_turns}
         state.turns = state.turns[len(page_turns) :]
         state.approvals = [a for a in state.approvals if a.turn not in archived]
@@ -75,7 +83,12 @@ async def compact_history(state: SessionState) -> bool:
     older, recent = split_recent(state.messages, state.limits.keep_exchanges)
     if not older:
         return False
-    result = await summarizer.run(SUMMARY_PROMPT + transcript_text(older, SUMMARY_INPUT_CHARS))
+    try:
+        result = await summarizer.run(SUMMARY_PROMPT + transcript_text(older, SUMMARY_INPUT_CHARS))
+    except (ActivityError, AgentRunError):
+        # The model is failing: answer with the longer history now, compact after a later turn.
+        workflow.logger.warning('compaction failed; the history stays as it is for now')
+        return False
     state.messages = compacted(result.output, recent)
     state.compactions += 1
     return True
