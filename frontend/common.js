@@ -53,8 +53,8 @@ const DC = (() => {
   const FINISHED = new Set(['done', 'failed', 'interrupted', 'dropped']);
 
   class SessionView {
-    constructor({ turnsEl, statusEl, titleEl, errorEl, connectionEl, canSend, onChange }) {
-      Object.assign(this, { turnsEl, statusEl, titleEl, errorEl, connectionEl, canSend, onChange });
+    constructor({ turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange }) {
+      Object.assign(this, { turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange });
       this.sessionId = null;
       this.socket = null;
       this.reset();

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from temporalio.client import Client
 
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.scripted import expected_reply
 from workflows.shared import workflow_id
-
-MODEL_ACTIVITY = 'agent__chat__model_request_stream'
-EVENT_LIMIT, SIZE_LIMIT = 51_200, 50 * 1024 * 1024  # Temporal's hard limits per run
-
-
-@pytest.fixture
-async def ivy(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {'Authorization': f'Bearer {token_for("ivy")}'}
-    async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=headers) as http:
-        yield http
 
 
 async def runs_of(temporal_client: Client, session_id: str) -> list[str]:
