@@ -12,6 +12,7 @@ from tests.conftest import token_for
 from tests.processes import Process
 
 SECRET_TEXT = 'alice-private-words-4711'
+UNKNOWN_MEMORY = '00000000-0000-4000-8000-000000000000'
 CALLERS = {
     'nobody': None,
     'alice': token_for('alice'),
@@ -59,6 +60,22 @@ MATRIX = [
         {'nobody': 401, 'alice': 201, 'bob': 409, 'operator': 409},
     ),
     ('GET', '/operator/sessions', None, {'nobody': 401, 'alice': 403, 'bob': 403, 'operator': 200}),
+    ('GET', '/sessions/{sid}/history', None, {'nobody': 401, 'alice': 200, 'bob': 404, 'operator': 200}),
+    (
+        'POST',
+        '/sessions/{sid}/approvals/none',
+        {'approve': True},
+        {'nobody': 401, 'alice': 409, 'bob': 404, 'operator': 409},
+    ),
+    ('GET', '/memories', None, {'nobody': 401, 'alice': 200, 'bob': 200, 'operator': 200}),
+    ('GET', '/memories?user_id=alice', None, {'nobody': 401, 'alice': 200, 'bob': 403, 'operator': 200}),
+    (
+        'DELETE',
+        f'/memories/{UNKNOWN_MEMORY}',
+        None,
+        {'nobody': 401, 'alice': 404, 'bob': 404, 'operator': 404},
+    ),
+    ('GET', '/healthz', None, {'nobody': 200, 'alice': 200, 'bob': 200, 'operator': 200}),
 ]
 
 
