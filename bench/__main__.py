@@ -9,7 +9,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import crash_recovery, first_token
+from bench import continue_as_new, crash_recovery, first_token
 from bench.stack import Stack
 
 RESULTS = Path(__file__).parent / 'results'
@@ -30,6 +30,7 @@ async def main(turns: int, crashes: int) -> None:
     try:
         results = {
             'first token': await first_token.run(stack.api_url, stack.token(), turns),
+            'continue-as-new': await continue_as_new.run(stack, max(turns // 2, 30)),
             'crash recovery': await crash_recovery.run(stack, crashes),
         }
     finally:

@@ -20,6 +20,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict[str, str])
     workers: list[Process] = field(default_factory=list[Process])
     api_url: str = ''
+    small_limits_api: str = ''
     _stops: list = field(default_factory=list)
 
     def start(self, model: str = 'import:tests.scripted:model') -> Stack:
@@ -39,6 +40,15 @@ class Stack:
         self._stops.append(api.stop)
         wait_for_port(api_port)
         self.api_url = f'http://127.0.0.1:{api_port}'
+        # A second API whose sessions roll over to a new run every few turns (continue-as-new).
+        small_port = free_port()
+        small = durable_chat(
+            'api',
+            {**self.env, 'DURABLE_CHAT_PORT': str(small_port), 'DURABLE_CHAT_SESSION_MAX_RUN_EVENTS': '150'},
+        ).start()
+        self._stops.append(small.stop)
+        wait_for_port(small_port)
+        self.small_limits_api = f'http://127.0.0.1:{small_port}'
         # One memory worker owns Qdrant local mode; chat workers come and go around it.
         memory = durable_chat('worker', {**self.env, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
         memory.wait_for_line(WORKER_READY)

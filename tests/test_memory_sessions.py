@@ -150,18 +150,16 @@ async def test_store_retried_after_memory_worker_sigkill_leaves_each_fact_once(
     clients = [await ChatClient(api_url, s, token_for('carol')).connect() for s in sessions]
     for client, fact in zip(clients, facts, strict=True):
         await client.send('m-1', f'remember that {fact}')
-    # Freeze the memory worker as the first `remember` call streams: the stores it has taken are
-    # stuck mid-way; then SIGKILL it. Temporal retries them on a new memory worker.
-    await asyncio.wait(
-        [
-            asyncio.create_task(c.wait_for(lambda c=c: c.of_type('TOOL_CALL_START'), timeout=60))
-            for c in clients
-        ],
-        return_when=asyncio.FIRST_COMPLETED,
-    )
-    workers.memory.send_signal(signal.SIGSTOP)
-    await asyncio.wait_for(started_store(temporal_client, sessions), timeout=30)
-    workers.restart_memory()
+    # Freeze the memory worker once every session's `remember` call is streaming (so every recall
+    # before it is done): the stores that follow are handed to the frozen worker's waiting polls
+    # and stuck there; then SIGKILL it. Temporal retries them on a new memory worker.
+    try:
+        for client in clients:
+            await client.wait_for(lambda c=client: c.of_type('TOOL_CALL_START'), timeout=60)
+        workers.memory.send_signal(signal.SIGSTOP)
+        await asyncio.wait_for(started_store(temporal_client, sessions), timeout=30)
+    finally:
+        workers.restart_memory()  # whatever happened, later tests get a working memory worker
     for client in clients:
         await client.wait_for(lambda c=client: c.finished(1), timeout=90)
         await client.disconnect()
