@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.service import RPCError
 
-from api import websocket
+from api import metrics, websocket
 from api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
 from api.routes import auth, health, memories, operator, sessions
 from durable_chat.settings import Settings, get_settings
@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title='durable-chat', lifespan=lifespan)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    metrics.instrument(app)
     app.include_router(auth.router)
     app.include_router(sessions.router)
     app.include_router(memories.router)

@@ -22,6 +22,7 @@ from temporalio.client import Client
 from api import chat_sessions, streams
 from api.chat_sessions import SessionClosed, SessionNotFound
 from api.deps import authenticate
+from api.metrics import FRAMES, WEBSOCKETS
 from api.schemas import MessageIn, MessageRejected, accept_message
 from durable_chat.settings import Settings
 
@@ -44,6 +45,7 @@ class _Socket:
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._lock:
             await self.ws.send_text(json.dumps(frame))
+        FRAMES.labels(frame.get('type', 'unknown')).inc()
 
     async def error(self, reason: str, status: int = 400, **extra: Any) -> None:
         await self.send({'type': 'ERROR', 'status': status, 'reason': reason, **extra})
@@ -75,6 +77,7 @@ async def session_socket(
         await ws.close(CLOSE_NOT_FOUND, 'no such session')
         return
     forwarder = asyncio.create_task(_forward(socket, redis, session_id, start_id))
+    WEBSOCKETS.inc()
     try:
         may_send = await state.owners.owner(session_id) == user.username
         await _receive(socket, client, settings, session_id, may_send)
@@ -82,6 +85,7 @@ async def session_socket(
         pass
     finally:
         forwarder.cancel()
+        WEBSOCKETS.dec()
 
 
 async def _open(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -31,6 +32,8 @@ def _uvicorn_server(settings: Settings) -> uvicorn.Server:
         port=settings.port,
         ws_max_size=WS_MAX_BYTES,
         log_level='warning',
+        log_config=None,  # our handler and format (text or JSON) for uvicorn's loggers too
+        access_log=False,  # request lines would carry the websocket's ?token=: never logged
         timeout_graceful_shutdown=3,
     )
     return uvicorn.Server(config)
@@ -141,6 +144,30 @@ def token(settings: Settings, username: str, operator: bool, days: int) -> int:
     return 0
 
 
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors (`DURABLE_CHAT_LOG_FORMAT=json`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            'time': self.formatTime(record),
+            'level': record.levelname,
+            'logger': record.name,
+            'message': record.getMessage(),
+        }
+        if record.exc_info:
+            entry['exception'] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    if settings.log_format == 'json':
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='durable-chat', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
@@ -152,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     minting.add_argument('--operator', action='store_true', help='give the token the operator role')
     minting.add_argument('--days', type=int, default=30, help='days until it expires (default 30)')
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     settings = get_settings()
+    _configure_logging(settings)
     if args.command == 'token':
         return token(settings, args.username, args.operator, args.days)
     handlers = {'up': up, 'worker': worker, 'api': api}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     session_keep_turns: int = Field(default=50, ge=1)
     session_max_run_events: int = Field(default=10_000, ge=100, le=40_000)
     session_max_run_bytes: int = Field(default=10_000_000, ge=100_000, le=40_000_000)
+
+    # Observability: off unless set.
+    metrics_port: int | None = None
+    """Workers serve the Temporal SDK's Prometheus metrics on this port (127.0.0.1, or METRICS_HOST)."""
+    metrics_host: str = '127.0.0.1'
+    log_format: Literal['text', 'json'] = 'text'
 
     host: str = '127.0.0.1'
     port: int = 8000

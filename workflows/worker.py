@@ -12,6 +12,7 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from durable_chat.settings import Settings
@@ -26,10 +27,21 @@ from workflows.shared import SEARCH_ATTRIBUTES
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
-        settings.temporal_target, namespace=settings.temporal_namespace, plugins=[PydanticAIPlugin()]
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        plugins=[PydanticAIPlugin()],
+        runtime=runtime,
     )
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's Prometheus metrics (task latencies, slots, polls)."""
+    if settings.metrics_port is None:
+        return None
+    address = f'{settings.metrics_host}:{settings.metrics_port}'
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
@@ -77,7 +89,7 @@ def memory_worker(
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    client = await connect(settings)
+    client = await connect(settings, metrics_runtime(settings))
     await ensure_search_attributes(client, settings.temporal_namespace)
     async with AsyncExitStack() as running:
         if 'memory' in settings.roles:
