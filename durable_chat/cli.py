@@ -15,6 +15,7 @@ import uvicorn
 
 from api.auth import issue_token
 from durable_chat.settings import Settings, get_settings
+from workflows.worker import TracingUnavailable
 
 DEMO_USER = 'demo'
 DEMO_OPERATOR = 'operator'
@@ -184,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == 'token':
         return token(settings, args.username, args.operator, args.days)
     handlers = {'up': up, 'worker': worker, 'api': api}
-    return handlers[args.command](settings)
+    try:
+        return handlers[args.command](settings)
+    except TracingUnavailable as error:
+        print(f'durable-chat: {error}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     """Workers serve the Temporal SDK's Prometheus metrics on this port (127.0.0.1, or METRICS_HOST)."""
     metrics_host: str = '127.0.0.1'
     log_format: Literal['text', 'json'] = 'text'
+    logfire: bool = False
+    """Trace agent runs and Temporal calls to Logfire/OpenTelemetry (pydantic-ai's LogfirePlugin);
+    needs `pip install 'durable-chat[tracing]'` and Logfire's own settings (LOGFIRE_TOKEN)."""
 
     host: str = '127.0.0.1'
     port: int = 8000

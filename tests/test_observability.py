@@ -45,3 +45,12 @@ async def test_worker_and_api_export_metrics_and_json_logs(service_env: dict[str
     assert log_lines and all(json.loads(line)['level'] for line in log_lines)
     assert any(WORKER_READY in json.loads(line)['message'] for line in log_lines)
     assert all(token not in line for line in worker.output + api.output)
+
+
+def test_tracing_is_off_by_default_and_says_what_it_needs(service_env: dict[str, str]) -> None:
+    worker = durable_chat(
+        'worker', {**service_env, 'DURABLE_CHAT_WORKER_ROLES': 'chat', 'DURABLE_CHAT_LOGFIRE': 'true'}
+    )
+    worker.start()
+    assert worker.popen is not None and worker.popen.wait(60) == 2
+    assert "needs the logfire package: pip install 'durable-chat[tracing]'" in '\n'.join(worker.output)

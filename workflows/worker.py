@@ -4,14 +4,16 @@ role, in the one process that owns Qdrant), on their own task queues."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
-from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
+from pydantic_ai.durable_exec.temporal import LogfirePlugin, PydanticAIPlugin
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.plugin import SimplePlugin
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -27,11 +29,26 @@ from workflows.shared import SEARCH_ATTRIBUTES
 log = logging.getLogger(__name__)
 
 
+class TracingUnavailable(RuntimeError):
+    pass
+
+
+def _plugins(settings: Settings) -> list[SimplePlugin]:
+    plugins: list[SimplePlugin] = [PydanticAIPlugin()]
+    if settings.logfire:
+        if importlib.util.find_spec('logfire') is None:
+            raise TracingUnavailable(
+                "DURABLE_CHAT_LOGFIRE needs the logfire package: pip install 'durable-chat[tracing]'"
+            )
+        plugins.append(LogfirePlugin())
+    return plugins
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_target,
         namespace=settings.temporal_namespace,
-        plugins=[PydanticAIPlugin()],
+        plugins=_plugins(settings),
         runtime=runtime,
     )
 
