@@ -66,6 +66,7 @@ const DC = (() => {
       this.status = '';
       this.live = new Map();       // turn number -> {parts, status, reply}
       this.pending = new Map();    // message id -> text, until a snapshot holds it
+      this.acked = new Set();      // pending ids the server acknowledged (durable from then on)
       this.approvals = new Map();  // approval id -> approval
       this.reasons = new Map();    // approval id -> reason being typed (renders must not lose it)
       this.retryMs = 250;
@@ -91,7 +92,14 @@ const DC = (() => {
       if (this.lastEventId) query.set('after', this.lastEventId);
       const socket = new WebSocket(`${proto}://${location.host}/ws/sessions/${sessionId}?${query}`);
       this.socket = socket;
-      socket.onopen = () => { this.connectionEl.textContent = ''; this.retryMs = 250; };
+      socket.onopen = () => {
+        this.connectionEl.textContent = '';
+        this.retryMs = 250;
+        // Messages a dropped connection never acknowledged: send again (same id, so never twice).
+        for (const [id, text] of this.pending) {
+          if (!this.acked.has(id)) socket.send(JSON.stringify({ type: 'message', id, text }));
+        }
+      };
       socket.onmessage = (message) => {
         if (this.socket !== socket) return;
         this.onFrame(JSON.parse(message.data));
@@ -115,6 +123,7 @@ const DC = (() => {
         this.errorEl.textContent = frame.reason;
         if (frame.id) this.pending.delete(frame.id);
       } else if (frame.type === 'ACK') {
+        this.acked.add(frame.id);
         this.scheduleRefresh();
       } else if (frame.event_id) {
         this.lastEventId = frame.event_id;

@@ -80,6 +80,23 @@ class ChatClient:
     def finished(self, turn: int) -> Frame | None:
         return next(iter(self.of_type('RUN_FINISHED', turn)), None)
 
+    def _snapshot_turn(self, turn: int) -> dict[str, Any] | None:
+        snapshots = self.of_type('SNAPSHOT')
+        turns = snapshots[-1]['session']['turns'] if snapshots else []
+        return next((t for t in turns if t['number'] == turn), None)
+
+    def done(self, turn: int) -> bool:
+        """Finished, as the page knows it: a RUN_FINISHED frame, or a (re)connect snapshot holding it done."""
+        held = self._snapshot_turn(turn)
+        return self.finished(turn) is not None or (held is not None and held['status'] == 'done')
+
+    def rendered_text(self, turn: int) -> str:
+        """What the page shows: the snapshot's reply for a turn it holds done, else the streamed text."""
+        held = self._snapshot_turn(turn)
+        if held is not None and held['status'] == 'done':
+            return held['reply']
+        return self.streamed_text(turn)
+
     def streamed_text(self, turn: int) -> str:
         """The turn's text as the deltas build it, applying the attempt-started rule (not RUN_FINISHED)."""
         parts: dict[tuple[int, int, str], str] = {}
