@@ -32,7 +32,7 @@ async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:
         seen = len(client.frames)
         started = time.monotonic()
         await client.send(f'm-{turn}', f'long b{turn}')
-        index = await client.wait_for(lambda t=turn, s=seen: _first_delta(client, s, t))
+        index = await client.wait_for(lambda t=turn, s=seen: client.first_delta_index(t, s))
         latency = client.received_at[index] - started
         (after_new_run if previous_run not in (None, run_id) else same_run).append(latency)
         previous_run = run_id
@@ -42,11 +42,3 @@ async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:
         'first turn of a new run (after continue-as-new)': summary(after_new_run),
         'turn within a run': summary(same_run),
     }
-
-
-def _first_delta(client: ChatClient, start: int, turn: int) -> int | None:
-    for index in range(start, len(client.frames)):
-        frame = client.frames[index]
-        if frame.get('type') == 'TEXT_MESSAGE_CONTENT' and frame.get('turn') == turn:
-            return index
-    return None

@@ -42,7 +42,7 @@ async def durable_first_token_existing(api_url: str, token: str, turns: int) -> 
         seen = len(client.frames)
         started = time.monotonic()
         await client.send(f'm-{turn}', PROMPT)
-        index = await client.wait_for(lambda t=turn, s=seen: _first_delta_index(client, s, t))
+        index = await client.wait_for(lambda t=turn, s=seen: client.first_delta_index(t, s))
         samples.append(client.received_at[index] - started)
         await client.wait_for(lambda t=turn: client.finished(t))
     await client.disconnect()
@@ -62,19 +62,11 @@ async def durable_first_token_new(api_url: str, token: str, sessions: int) -> li
                 '/sessions', json={'session_id': session_id, 'message': {'id': 'm', 'text': PROMPT}}
             )
             client = await ChatClient(api_url, session_id, token).connect()
-            index = await client.wait_for(lambda c=client: _first_delta_index(c, 0, 1))
+            index = await client.wait_for(lambda c=client: c.first_delta_index(1))
             samples.append(client.received_at[index] - started)
             await client.wait_for(lambda c=client: c.finished(1))
             await client.disconnect()
     return samples
-
-
-def _first_delta_index(client: ChatClient, start: int, turn: int) -> int | None:
-    for index in range(start, len(client.frames)):
-        frame = client.frames[index]
-        if frame.get('type') == 'TEXT_MESSAGE_CONTENT' and frame.get('turn') == turn:
-            return index
-    return None
 
 
 async def run(api_url: str, token: str, turns: int) -> dict[str, dict[str, float]]:

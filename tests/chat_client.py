@@ -74,6 +74,14 @@ class ChatClient:
 
         return await asyncio.wait_for(until(), timeout)
 
+    def first_delta_index(self, turn: int, start: int = 0) -> int | None:
+        """Index (in `frames` and `received_at`) of the turn's first text token at or after `start`."""
+        for index in range(start, len(self.frames)):
+            frame = self.frames[index]
+            if frame.get('type') == 'TEXT_MESSAGE_CONTENT' and frame.get('turn') == turn:
+                return index
+        return None
+
     def of_type(self, kind: str, turn: int | None = None) -> list[Frame]:
         return [f for f in self.frames if f.get('type') == kind and (turn is None or f.get('turn') == turn)]
 
