@@ -21,12 +21,15 @@ class Stack:
     workers: list[Process] = field(default_factory=list[Process])
     api_url: str = ''
     small_limits_api: str = ''
+    pids: dict[str, int] = field(default_factory=dict[str, int])
+    """The stack's own processes by role (chat workers are in `workers`), for resource sampling."""
     _stops: list = field(default_factory=list)
 
     def start(self, model: str = 'import:tests.scripted:model') -> Stack:
         temporal_port, redis_port, api_port = free_port(), free_port(), free_port()
         temporal = start_temporal(self.folder, temporal_port, free_port(), self.folder / 'temporal.log')
         self._stops.append(lambda: stop_process(temporal))
+        self.pids['temporal'] = temporal.pid
         valkey = start_valkey(self.folder, redis_port)
         self._stops.append(valkey.stop)
         self.env = {
@@ -38,6 +41,7 @@ class Stack:
         }
         api = durable_chat('api', {**self.env, 'DURABLE_CHAT_PORT': str(api_port)}).start()
         self._stops.append(api.stop)
+        self.pids['api'] = api.pid
         wait_for_port(api_port)
         self.api_url = f'http://127.0.0.1:{api_port}'
         # A second API whose sessions roll over to a new run every few turns (continue-as-new).
@@ -53,6 +57,7 @@ class Stack:
         memory = durable_chat('worker', {**self.env, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
         memory.wait_for_line(WORKER_READY)
         self._stops.append(memory.stop)
+        self.pids['memory worker'] = memory.pid
         self.start_worker()
         return self
 
