@@ -19,7 +19,8 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from api import chat_sessions, streams
+from api import chat_sessions, limits, streams
+from api.auth import Principal
 from api.chat_sessions import SessionClosed, SessionNotFound
 from api.deps import authenticate
 from api.metrics import FRAMES, WEBSOCKETS
@@ -31,6 +32,7 @@ router = APIRouter()
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
 XREAD_BLOCK_MS = 15_000
 REDIS_RETRY_SECONDS = 0.5
 
@@ -56,8 +58,6 @@ async def session_socket(
     ws: WebSocket, session_id: str, after: str | None = None, token: str | None = None
 ) -> None:
     state = ws.app.state
-    client: Client = state.temporal
-    redis: aioredis.Redis = state.redis
     settings: Settings = state.settings
     await ws.accept()
     socket = _Socket(ws)
@@ -69,18 +69,31 @@ async def session_socket(
         await socket.error(str(error.detail), status=401)
         await ws.close(CLOSE_UNAUTHENTICATED, 'unauthenticated')
         return
+    async with limits.websocket_slot(state.redis, settings, user) as admitted:
+        if not admitted:
+            reason = f'too many open connections: at most {settings.limit_websockets_per_user} per user'
+            await socket.error(reason, status=429)
+            await ws.close(CLOSE_TOO_MANY, reason)
+            return
+        await _serve(socket, user, session_id, after)
+
+
+async def _serve(socket: _Socket, user: Principal, session_id: str, after: str | None) -> None:
+    state = socket.ws.app.state
+    client: Client = state.temporal
+    redis: aioredis.Redis = state.redis
     try:
         await state.owners.authorize(session_id, user)
         start_id = await _open(socket, client, redis, session_id, after)
     except SessionNotFound:
         await socket.error(f'no session {session_id}', status=404)
-        await ws.close(CLOSE_NOT_FOUND, 'no such session')
+        await socket.ws.close(CLOSE_NOT_FOUND, 'no such session')
         return
     forwarder = asyncio.create_task(_forward(socket, redis, session_id, start_id))
     WEBSOCKETS.inc()
     try:
         may_send = await state.owners.owner(session_id) == user.username
-        await _receive(socket, client, settings, session_id, may_send)
+        await _receive(socket, client, redis, state.settings, user, session_id, may_send)
     except WebSocketDisconnect:
         pass
     finally:
@@ -123,7 +136,13 @@ async def _forward(socket: _Socket, redis: aioredis.Redis, session_id: str, last
 
 
 async def _receive(
-    socket: _Socket, client: Client, settings: Settings, session_id: str, may_send: bool
+    socket: _Socket,
+    client: Client,
+    redis: aioredis.Redis,
+    settings: Settings,
+    user: Principal,
+    session_id: str,
+    may_send: bool,
 ) -> None:
     while True:
         received = await socket.ws.receive()
@@ -146,11 +165,14 @@ async def _receive(
             continue
         try:
             message = accept_message(MessageIn.model_validate(data), settings.max_message_chars)
+            await limits.take(redis, settings, user, 'messages')  # over the limit: never signalled
             await chat_sessions.send_message(client, session_id, message)
         except ValidationError as error:
             await socket.error(f'invalid message: {_first_error(error)}', status=422, id=data.get('id'))
         except MessageRejected as rejected:
             await socket.error(rejected.reason, status=rejected.status, id=data.get('id'))
+        except limits.Limited as limited:
+            await socket.error(limited.reason, status=429, id=data.get('id'), retry_after=limited.retry_after)
         except SessionClosed:
             await socket.error(f'session {session_id} is closed', status=409, id=data.get('id'))
         else:

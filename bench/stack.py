@@ -38,6 +38,12 @@ class Stack:
             'DURABLE_CHAT_MODEL': model,
             'DURABLE_CHAT_DATA_DIR': str(self.folder),
             'DURABLE_CHAT_SECRET_KEY': BENCH_SECRET,
+            # Bench runs hundreds of turns as one user: per-user limits out of reach.
+            'DURABLE_CHAT_LIMIT_MESSAGES_PER_MINUTE': '1000000',
+            'DURABLE_CHAT_LIMIT_MESSAGE_BURST': '1000000',
+            'DURABLE_CHAT_LIMIT_SESSIONS_PER_MINUTE': '1000000',
+            'DURABLE_CHAT_LIMIT_SESSION_BURST': '1000000',
+            'DURABLE_CHAT_LIMIT_WEBSOCKETS_PER_USER': '10000',
         }
         api = durable_chat('api', {**self.env, 'DURABLE_CHAT_PORT': str(api_port)}).start()
         self._stops.append(api.stop)

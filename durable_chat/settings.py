@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=32_000, gt=0)
     """Well under Temporal's 2 MB payload limit, with room for the history that travels with it."""
 
+    # Per-user limits, shared by every API process through Redis (token buckets, `api/limits.py`).
+    limit_messages_per_minute: float = Field(default=30, gt=0)
+    limit_message_burst: int = Field(default=10, ge=1)
+    """Messages a user may send at once before the per-minute rate applies."""
+    limit_sessions_per_minute: float = Field(default=10, gt=0)
+    limit_session_burst: int = Field(default=5, ge=1)
+    limit_websockets_per_user: int = Field(default=8, ge=1)
+    """Open session websockets per user (operators are not capped)."""
+    limit_websocket_slot_seconds: float = Field(default=30, ge=1)
+    """A websocket's slot outlives its last refresh by this much: a killed API's slots free up after it."""
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f'127.0.0.1:{self.temporal_port}'

@@ -109,6 +109,12 @@ const DC = (() => {
         if (this.socket !== socket) return;
         if (event.code === 4404) { this.errorEl.textContent = 'This session does not exist.'; return; }
         if (event.code === 4401) { showSignIn('Please sign in.'); return; }
+        if (event.code === 4429) {
+          // Over the per-user connection cap: retrying would only hit it again; a reload retries.
+          this.connectionEl.textContent = '';
+          this.errorEl.textContent = `${event.reason || 'Too many open connections'}. Close another tab, then reload.`;
+          return;
+        }
         this.connectionEl.textContent = 'reconnecting…';
         setTimeout(() => { if (this.socket === socket) this.connect(); }, this.retryMs);
         this.retryMs = Math.min(this.retryMs * 2, 5000);

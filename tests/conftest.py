@@ -17,6 +17,15 @@ from tests.processes import Process, durable_chat, free_port, wait_for_port
 
 WORKER_READY = 'worker polling task queue'
 SECRET = 'test-secret-key-not-for-production'
+# Tests send many messages fast as one user: per-user limits far out of reach (tests/test_limits.py
+# runs its own API with tiny ones).
+HIGH_LIMITS = {
+    'DURABLE_CHAT_LIMIT_MESSAGES_PER_MINUTE': '1000000',
+    'DURABLE_CHAT_LIMIT_MESSAGE_BURST': '1000000',
+    'DURABLE_CHAT_LIMIT_SESSIONS_PER_MINUTE': '1000000',
+    'DURABLE_CHAT_LIMIT_SESSION_BURST': '1000000',
+    'DURABLE_CHAT_LIMIT_WEBSOCKETS_PER_USER': '10000',
+}
 
 
 def token_for(username: str, role: Role = 'user') -> str:
@@ -87,6 +96,7 @@ def service_env(
         'DURABLE_CHAT_TASK_QUEUE': 'chat-tests',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('data')),
         'DURABLE_CHAT_SECRET_KEY': SECRET,
+        **HIGH_LIMITS,
     }
 
 

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from durable_chat.embedded import start_valkey
 from tests.chat_client import ChatClient
-from tests.conftest import SECRET, TemporalServer, Workers, token_for
+from tests.conftest import HIGH_LIMITS, SECRET, TemporalServer, Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 from tests.test_long_sessions import run_histories
@@ -41,6 +41,7 @@ async def own_stack(tmp_path: Path) -> AsyncIterator[OwnStack]:
         'DURABLE_CHAT_MODEL': 'import:tests.scripted:model',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path / 'data'),
         'DURABLE_CHAT_SECRET_KEY': SECRET,
+        **HIGH_LIMITS,
     }
     workers = Workers(env)
     workers.start()

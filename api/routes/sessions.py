@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
-from api import chat_sessions
+from api import chat_sessions, limits
 from api.chat_sessions import SessionOwners
-from api.deps import CurrentUser, SettingsDep, TemporalClient
+from api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
 from api.memory_ops import run_memory_operation
 from api.schemas import (
     SESSION_ID_PATTERN,
@@ -46,11 +46,18 @@ def _accept(message: MessageIn, max_chars: int) -> UserMessage:
         raise HTTPException(rejected.status, rejected.reason) from None
 
 
-@router.post('', status_code=status.HTTP_201_CREATED)
+@router.post('', status_code=status.HTTP_201_CREATED, responses=limits.RATE_LIMITED)
 async def create_session(
-    body: SessionCreate, user: CurrentUser, client: TemporalClient, settings: SettingsDep, owners: Owners
+    body: SessionCreate,
+    user: CurrentUser,
+    client: TemporalClient,
+    redis: RedisClient,
+    settings: SettingsDep,
+    owners: Owners,
 ) -> dict[str, str]:
     first = _accept(body.message, settings.max_message_chars) if body.message else None
+    # A first message counts as a message too; both are counted or neither (a 429 creates nothing).
+    await limits.enforce(redis, settings, user, 'sessions', *(['messages'] if first else []))
     session_id = body.session_id or chat_sessions.new_session_id()
     if body.session_id is not None:
         # A retried create names a session that may exist: only its owner may land on it again.
@@ -96,17 +103,19 @@ async def read_history(
     return {'session_id': session_id, 'turns': [*archived, *(asdict(t) for t in snapshot.turns)]}
 
 
-@router.post('/{session_id}/messages', status_code=status.HTTP_202_ACCEPTED)
+@router.post('/{session_id}/messages', status_code=status.HTTP_202_ACCEPTED, responses=limits.RATE_LIMITED)
 async def post_message(
     session_id: SessionId,
     body: MessageIn,
     user: CurrentUser,
     client: TemporalClient,
+    redis: RedisClient,
     settings: SettingsDep,
     owners: Owners,
 ) -> dict[str, str]:
     message = _accept(body, settings.max_message_chars)
     await owners.authorize(session_id, user, owner_only=True)
+    await limits.enforce(redis, settings, user, 'messages')  # over the limit: never signalled
     await chat_sessions.send_message(client, session_id, message)
     return {'session_id': session_id, 'message_id': message.id}
 
