@@ -1,0 +1,152 @@
+"""The invariants, checked against Temporal's history (and the memory store), never the product's API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qdrant_client import QdrantClient, models
+from temporalio.client import Client
+
+from bench.chaos.history import SessionHistory, read_session
+from bench.chaos.render import is_gap, view
+from bench.chaos.users import User
+from memory.rules import normalise
+from tests.scripted import expected_reply
+from workflows.session import SA_STATUS
+from workflows.shared import workflow_id
+
+INVARIANTS = {
+    'accepted': 'every accepted message is in history',
+    'once': 'every message answered exactly once',
+    'order': 'answers in message order, per session',
+    'scripted': 'each answer is the reply to its own message',
+    'rendered': "client's rendered text equals the reply in history",
+    'no_double': 'no doubled or reordered streamed text',
+    'memory_once': 'no memory written twice',
+    'settled': 'session idle within the bound after the last fault',
+}
+
+
+@dataclass
+class Verdict:
+    checked: Counter[str] = field(default_factory=Counter[str])
+    violated: Counter[str] = field(default_factory=Counter[str])
+    details: list[str] = field(default_factory=list[str])
+    figures: Counter[str] = field(default_factory=Counter[str])
+
+    def check(self, name: str, held: bool, detail: str) -> None:
+        self.checked[name] += 1
+        if not held:
+            self.violated[name] += 1
+            self.details.append(f'{name}: {detail}')
+
+    @property
+    def ok(self) -> bool:
+        return not self.violated
+
+
+async def wait_settled(
+    client: Client, users: list[User], since: float, bound: float
+) -> dict[str, float | None]:
+    """Seconds from `since` until each session was idle (or closed) in Temporal visibility; None: never."""
+    settled: dict[str, float | None] = {u.session_id: None for u in users}
+    deadline = since + bound
+    while True:
+        statuses = {}
+        async for execution in client.list_workflows("WorkflowType = 'ChatSession'"):
+            running = execution.status is not None and execution.status.name == 'RUNNING'
+            statuses[execution.id] = execution.typed_search_attributes.get(SA_STATUS) if running else 'closed'
+        now = time.monotonic()
+        for session_id, when in settled.items():
+            if when is None and statuses.get(workflow_id(session_id)) in ('idle', 'closed'):
+                settled[session_id] = round(max(0.0, now - since), 2)
+        if all(v is not None for v in settled.values()) or now > deadline:
+            return settled
+        await asyncio.sleep(0.5)
+
+
+def check_session(user: User, history: SessionHistory, verdict: Verdict) -> None:
+    assert user.client is not None
+    where = f'session {user.session_id} ({user.name})'
+    signaled = {m.id for m in history.messages}
+    for message_id in sorted(user.accepted):
+        verdict.check(
+            'accepted', message_id in signaled, f'{where}: {message_id} acknowledged, never signalled'
+        )
+    answered: list[str] = []
+    for number, message in enumerate(history.messages, start=1):
+        replies = history.answers_to(message.text)
+        verdict.check(
+            'once', len(replies) == 1, f'{where} turn {number} {message.text!r}: {len(replies)} answers'
+        )
+        if not replies:
+            continue
+        reply = replies[0]
+        answered.append(message.text)
+        if not message.text.startswith('remember that'):
+            ok = reply == expected_reply(message.text)
+            verdict.check('scripted', ok, f'{where} turn {number}: {reply[:80]!r} for {message.text!r}')
+        shown = view(user.client.frames, number)
+        verdict.check(
+            'rendered', shown.rendered == reply, f'{where} turn {number}: shows {shown.rendered[:80]!r}'
+        )
+        if shown.held is not None:
+            verdict.figures['turns joined from a snapshot'] += 1
+        elif shown.streamed == reply:
+            verdict.figures['turns streamed exactly'] += 1
+        elif is_gap(shown.streamed, reply):
+            verdict.figures['turns streamed with a gap (RUN_FINISHED filled it)'] += 1
+        ok = shown.held is not None or is_gap(shown.streamed, reply)
+        verdict.check('no_double', ok, f'{where} turn {number}: streamed {shown.streamed[:120]!r}')
+    in_order = [a.prompt for a in history.answers if a.prompt in set(answered)] == answered
+    verdict.check('order', in_order, f'{where}: answers out of order')
+    verdict.figures['turns'] += len(history.messages)
+    verdict.figures['client reconnects'] += user.reconnects
+    verdict.figures['client reloads after silence'] += user.reloads
+    verdict.figures['retried attempts seen by clients'] += len(user.client.of_type('ATTEMPT_STARTED'))
+    verdict.figures['activities that needed a retry'] += history.retried_activities
+    verdict.figures['continue-as-new runs'] += history.runs - 1
+
+
+def check_memory(
+    users: list[User], histories: list[SessionHistory], qdrant_path: Path, verdict: Verdict
+) -> None:
+    """Each fact a user asked to remember is one point in Qdrant, and was added once in history."""
+    added = Counter(
+        (s.memory.user_id, normalise(s.memory.text))
+        for h in histories
+        for s in h.stores
+        if s.action == 'added'
+    )
+    store = QdrantClient(path=str(qdrant_path))
+    try:
+        for user, history in zip(users, histories, strict=True):
+            user_filter = models.Filter(
+                must=[models.FieldCondition(key='user_id', match=models.MatchValue(value=user.name))]
+            )
+            points, _ = store.scroll('memories', scroll_filter=user_filter, limit=10_000, with_payload=True)
+            stored = Counter(normalise(str(p.payload['text'])) for p in points if p.payload)
+            facts = [
+                m.text.removeprefix('remember that ')
+                for m in history.messages
+                if m.text.startswith('remember that')
+            ]
+            for fact in facts:
+                key = normalise(fact)
+                once = stored[key] == 1 and added[(user.name, key)] <= 1
+                detail = f'{user.name} {fact!r}: {stored[key]} points, added {added[(user.name, key)]} times'
+                verdict.check('memory_once', once, detail)
+    finally:
+        store.close()
+
+
+async def check_all(client: Client, users: list[User], qdrant_path: Path | None, verdict: Verdict) -> None:
+    histories = [await read_session(client, u.session_id) for u in users]
+    for user, history in zip(users, histories, strict=True):
+        check_session(user, history, verdict)
+    if qdrant_path is not None:
+        check_memory(users, histories, qdrant_path, verdict)
