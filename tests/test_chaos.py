@@ -1,0 +1,61 @@
+"""The chaos runner, short: users chat while one process of each kind is SIGKILLed; every invariant holds.
+
+The long run is manual: `python -m bench.chaos` (see README). Here the runner gets its own whole stack
+(it kills the Temporal server, so it cannot share the suite's).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.chaos.checker import INVARIANTS, Verdict, check_session
+from bench.chaos.history import Answer, SessionHistory
+from bench.chaos.stack import KINDS
+from bench.chaos.users import User
+from tests.chat_client import ChatClient
+from tests.processes import ROOT
+from tests.scripted import expected_reply
+from workflows.shared import UserMessage
+
+
+def test_users_keep_every_promise_while_each_kind_of_process_is_killed(tmp_path: Path) -> None:
+    command = [sys.executable, '-m', 'bench.chaos', '--users', '4', '--turns', '30', '--faults', '5']
+    command += ['--seed', '3', '--settle', '90', '--output', str(tmp_path)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert (tmp_path / 'chaos.json').exists(), run.stdout + run.stderr
+    result = json.loads((tmp_path / 'chaos.json').read_text())
+
+    assert {row['kind']: row['injected'] for row in result['faults_by_kind']} == dict.fromkeys(KINDS, 1)
+    assert result['figures']['turns'] >= 30
+    assert all(result['invariants'][name]['checked'] > 0 for name in INVARIANTS), result['invariants']
+    assert result['violations'] == [], run.stdout
+    assert result['ok'] and run.returncode == 0
+
+
+def _frame(kind: str, turn: int, event: int, **data: object) -> dict[str, object]:
+    return {'type': kind, 'turn': turn, 'step': 1, 'attempt': 1, 'event_id': f'{event}-0', **data}
+
+
+def test_the_checker_catches_a_doubled_answer_and_doubled_text() -> None:
+    """Without this the chaos test could pass by checking nothing."""
+    user = User(0, ['http://127.0.0.1:1'], 'token', random.Random(0), session_id='s')
+    user.client = ChatClient('http://127.0.0.1:1', 's')
+    reply = expected_reply('hello')
+    deltas = [
+        _frame('TEXT_MESSAGE_CONTENT', 1, i, messageId='m', delta=w) for i, w in enumerate(reply.split(' '))
+    ]
+    spaced = [{**f, 'delta': f['delta'] + ' '} for f in deltas[:-1]] + deltas[-1:]
+    # The same tokens twice in one attempt (a replayed stream not reset), then RUN_FINISHED.
+    user.client.frames = [*spaced, *spaced, _frame('RUN_FINISHED', 1, 99, result=reply)]
+    history = SessionHistory('s', messages=[UserMessage('m-1', 'hello')])
+    history.answers = [Answer('hello', reply), Answer('hello', reply)]
+
+    verdict = Verdict()
+    check_session(user, history, verdict)
+    assert verdict.violated['once'] == 1
+    assert verdict.violated['no_double'] == 1
+    assert verdict.violated['rendered'] == 0  # RUN_FINISHED's reply hides the doubled stream on the page
