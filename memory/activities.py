@@ -79,9 +79,11 @@ class MemoryActivities:
             memories = await self.store.recall(
                 request.user_id, request.query, request.k, min_score=request.min_score
             )
+            # Lets the session skip recall for a user with nothing to recall (workflows/memory_hints.py).
+            has_any = bool(memories) or await self.store.has_any(request.user_id)
         except InvalidMemory as error:
             raise _invalid(error) from error
-        return RecallResult(memories=memories)
+        return RecallResult(memories=memories, user_has_memories=has_any)
 
     @activity.defn(name=STORE_MEMORY)
     async def store_memory(self, request: StoreRequest) -> StoreResult:

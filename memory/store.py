@@ -357,6 +357,14 @@ class MemoryStore:
         )
         return [_memory(hit.id, hit.payload or {}, score=hit.score) for hit in hits.points]
 
+    async def has_any(self, user_id: str) -> bool:
+        user_id = _check_user(user_id)
+        await self._ensure()
+        points, _ = await self.run_qdrant(
+            self.client.scroll(self.collection, scroll_filter=_user_filter(user_id), limit=1)
+        )
+        return bool(points)
+
     async def list(self, user_id: str) -> list[Memory]:
         """Every memory of the user, oldest first."""
         user_id = _check_user(user_id)

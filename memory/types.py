@@ -54,6 +54,8 @@ class RecallRequest:
 class RecallResult:
     memories: list[Memory] = field(default_factory=list[Memory])
     """Most similar first."""
+    user_has_memories: bool = True
+    """False when the user has no memory at all (not just none close enough to the query)."""
 
 
 @dataclass

@@ -8,8 +8,10 @@ live tail of the turn in progress.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
@@ -31,6 +33,13 @@ with workflow.unsafe.imports_passed_through():
         RUN_FINISHED,
         SESSION_CLOSED,
         TURN_INTERRUPTED,
+    )
+    from workflows.memory_hints import (
+        MEMORY_HINT_ACTIVITY,
+        SKIP_RECALL_PATCH,
+        MemoryHint,
+        mark_no_memories,
+        memory_hint,
     )
     from workflows.shared import (
         QUERY_SNAPSHOT,
@@ -244,6 +253,9 @@ class ChatSession(PydanticAIWorkflow):
 
     async def _recall(self, deps: TurnDeps, text: str) -> list[str]:
         """The user's memories closest to this message; a memory outage costs context, not the turn."""
+        hint = await self._memory_hint() if workflow.patched(SKIP_RECALL_PATCH) else None
+        if hint is not None and hint.known_empty:
+            return []
         request = RecallRequest(self.state.user_id, text, k=self.state.recall_k, min_score=RECALL_MIN_SCORE)
         try:
             result: RecallResult = await call_memory(
@@ -252,7 +264,24 @@ class ChatSession(PydanticAIWorkflow):
         except ActivityError:
             workflow.logger.warning('recall failed for turn %s; answering without memories', deps.turn)
             return []
+        if hint is not None and not result.user_has_memories:
+            await self._run_hint(mark_no_memories, self.state.user_id, hint.generation)
         return [m.text for m in result.memories]
+
+    async def _memory_hint(self) -> MemoryHint | None:
+        """None when Redis can't say: the turn then recalls, as it would without hints."""
+        return await self._run_hint(memory_hint, self.state.user_id, result_type=MemoryHint)
+
+    async def _run_hint(
+        self, activity: Callable[..., Any], *args: Any, result_type: type | None = None
+    ) -> Any:
+        try:
+            return await workflow.execute_local_activity(
+                activity, args=args, result_type=result_type, **MEMORY_HINT_ACTIVITY
+            )
+        except ActivityError:
+            workflow.logger.warning('memory hint %s failed', activity.__name__)
+            return None
 
     async def _await_approvals(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
         """Waits, durably, for a person to answer each tool call that needs approval."""

@@ -27,6 +27,7 @@ from memory.types import (
     StoreRequest,
     StoreResult,
 )
+from workflows.memory_hints import MEMORY_HINT_ACTIVITY, SKIP_RECALL_PATCH, memory_changed
 from workflows.shared import TurnDeps
 
 IN_WORKFLOW = {'temporal': False}
@@ -66,6 +67,12 @@ async def remember(ctx: RunContext[TurnDeps], fact: str) -> str:
         )
     except ActivityError as error:
         return f'Not remembered: {_failure(error)}'
+    if workflow.patched(SKIP_RECALL_PATCH):
+        try:
+            # After the point is written, so a recall racing this store can't mark the user empty.
+            await workflow.execute_local_activity(memory_changed, ctx.deps.user_id, **MEMORY_HINT_ACTIVITY)
+        except ActivityError:
+            workflow.logger.warning('memory hint not updated; it expires on its own')
     return f'{result.action}: {result.memory.text}'
 
 

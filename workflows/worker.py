@@ -23,6 +23,7 @@ from memory.store import MemoryStore
 from memory.transcripts import TranscriptActivities, TranscriptStore
 from memory.workflows import MemoryOperation
 from workflows.activities import publish_turn_event
+from workflows.memory_hints import HINT_ACTIVITIES
 from workflows.session import ChatSession
 from workflows.shared import SEARCH_ATTRIBUTES
 
@@ -87,7 +88,7 @@ def chat_worker(client: Client, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=[ChatSession],
-        activities=[publish_turn_event],
+        activities=[publish_turn_event, *HINT_ACTIVITIES],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

@@ -15,6 +15,7 @@ from memory.transcripts import TranscriptActivities
 from memory.workflows import MemoryOperation
 from workflows.activities import publish_turn_event
 from workflows.agent import agent
+from workflows.memory_hints import HINT_ACTIVITIES
 from workflows.session import ChatSession
 from workflows.summarizer import summarizer
 from workflows.tools import memory_tools
@@ -36,6 +37,9 @@ PINNED_ACTIVITIES = {
     'agent__summarizer__toolset__<agent>__call_tool',
     'agent__summarizer__toolset__<agent>__validate_args',
     'publish_turn_event',
+    'memory_hint',
+    'mark_no_memories',
+    'memory_changed',
     'recall_memories',
     'store_memory',
     'forget_memory',
@@ -52,7 +56,7 @@ def _name(fn: object) -> str:
 
 
 def test_activity_names_are_pinned() -> None:
-    names = {_name(publish_turn_event)}
+    names = {_name(publish_turn_event), *(_name(fn) for fn in HINT_ACTIVITIES)}
     for durable_agent in (agent, summarizer):
         durability = TemporalDurability.from_agent(durable_agent)
         assert durability is not None

@@ -1,0 +1,70 @@
+"""Recall is skipped for users known to have no memories, and never skipped for one who has them."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from memory.types import RECALL_MEMORIES
+from tests.conftest import Workers
+from tests.test_memory_sessions import new_session, say, signed_in
+from workflows.shared import workflow_id
+
+
+async def recalls_run(temporal_client: Client, session_id: str) -> int:
+    history = await temporal_client.get_workflow_handle(workflow_id(session_id)).fetch_history()
+    return sum(
+        1
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == RECALL_MEMORIES
+    )
+
+
+async def test_a_user_without_memories_is_recalled_once_then_skipped(
+    api_url: str, workers: Workers, temporal_client: Client
+) -> None:
+    workers.ensure_one()
+    async with signed_in(api_url, 'hint-empty') as http:
+        session = await new_session(http)
+        for text in ('hello', 'instructions: what is my name?', 'and now?'):
+            await say(api_url, http, 'hint-empty', session, text)
+        # The first turn learned that there is nothing to recall; the next two asked Redis only.
+        assert await recalls_run(temporal_client, session) == 1
+
+
+async def test_a_memory_stored_elsewhere_is_recalled_by_a_session_that_found_none(
+    api_url: str, workers: Workers
+) -> None:
+    workers.ensure_one()
+    async with signed_in(api_url, 'hint-race') as http:
+        try:
+            waiting = await new_session(http)
+            question = 'instructions: what is my dog called?'
+            assert await say(api_url, http, 'hint-race', waiting, question) == 'Instructed: nothing'
+
+            telling = await new_session(http)
+            await say(api_url, http, 'hint-race', telling, 'remember that my dog is called Rex')
+
+            # The first session had marked this user empty; the store in the other one unmarked it.
+            assert (
+                await say(api_url, http, 'hint-race', waiting, question) == 'Instructed: my dog is called Rex'
+            )
+        finally:
+            await http.delete('/memories')
+
+
+async def test_a_user_whose_memories_were_deleted_is_recalled_until_found_empty(
+    api_url: str, workers: Workers, temporal_client: Client
+) -> None:
+    workers.ensure_one()
+    async with signed_in(api_url, 'hint-deleted') as http:
+        session = await new_session(http)
+        await say(api_url, http, 'hint-deleted', session, 'remember that my car is red')
+        question = 'instructions: what colour is my car?'
+        assert await say(api_url, http, 'hint-deleted', session, question) == 'Instructed: my car is red'
+        assert (await http.delete('/memories')).status_code in (200, 204)
+        assert await say(api_url, http, 'hint-deleted', session, question) == 'Instructed: nothing'
+        before = await recalls_run(temporal_client, session)
+        await say(api_url, http, 'hint-deleted', session, question)
+        assert await recalls_run(temporal_client, session) == before

@@ -1,0 +1,68 @@
+"""Whether a user is known to have no memories, so a turn can skip the recall activity.
+
+Recall before a turn is a round trip to the memory worker (~30-50 ms of the first token); most
+users have no memories at all. The chat worker keeps a Redis marker per user, through local
+activities (no server round trip, and recorded in history like any activity):
+
+- `memory_hint` reads the user's write generation and "known empty" marker;
+- `mark_no_memories` sets the marker to the generation read *before* a recall that found none;
+- `memory_changed` bumps the generation after every stored memory.
+
+A store that lands while a recall is running bumps the generation after writing its point, so the
+recall's marker (set with the older generation) no longer matches and the next turn recalls. A lost
+Redis loses only markers: an unknown user is recalled. Markers expire, bounding any staleness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.common import RetryPolicy
+
+from workflows.events import redis_client
+
+MARKER_TTL_SECONDS = 600
+SKIP_RECALL_PATCH = 'skip-recall-without-memories'
+"""Sessions recorded before hints existed recalled before every turn; replaying them still does."""
+MEMORY_HINT_ACTIVITY: dict[str, Any] = {
+    # A hint is an optimisation: a slow or absent Redis falls back to recalling.
+    'schedule_to_close_timeout': timedelta(seconds=3),
+    'retry_policy': RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3),
+}
+
+
+@dataclass
+class MemoryHint:
+    generation: int
+    known_empty: bool
+
+
+def _generation_key(user_id: str) -> str:
+    return f'memory:{user_id}:generation'
+
+
+def _empty_key(user_id: str) -> str:
+    return f'memory:{user_id}:known-empty'
+
+
+@activity.defn(name='memory_hint')
+async def memory_hint(user_id: str) -> MemoryHint:
+    generation, empty_at = await redis_client().mget(_generation_key(user_id), _empty_key(user_id))
+    generation = int(generation or 0)
+    return MemoryHint(generation, known_empty=empty_at is not None and int(empty_at) == generation)
+
+
+@activity.defn(name='mark_no_memories')
+async def mark_no_memories(user_id: str, generation: int) -> None:
+    await redis_client().set(_empty_key(user_id), generation, ex=MARKER_TTL_SECONDS)
+
+
+@activity.defn(name='memory_changed')
+async def memory_changed(user_id: str) -> None:
+    await redis_client().incr(_generation_key(user_id))
+
+
+HINT_ACTIVITIES = [memory_hint, mark_no_memories, memory_changed]
