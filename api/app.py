@@ -10,11 +10,14 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from api import metrics, websocket
 from api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
 from api.routes import auth, health, memories, operator, sessions
+from api.schemas import error_responses
 from durable_chat.settings import Settings, get_settings
 from workflows.worker import connect
 
@@ -40,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     metrics.instrument(app)
     app.include_router(auth.router)
-    app.include_router(sessions.router)
+    # The errors the session routes answer with (the handlers below), documented in one place.
+    app.include_router(sessions.router, responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503))
     app.include_router(memories.router)
     app.include_router(operator.router)
     app.include_router(websocket.router)
@@ -66,5 +70,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Temporal restarting is a short pause: say so rather than fail with a 500.
         return JSONResponse({'detail': f'session service unavailable: {error.message}'}, status_code=503)
 
-    app.mount('/', StaticFiles(directory=str(files('frontend')), html=True), name='frontend')
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, error: Exception) -> JSONResponse:
+        # Starlette's Allow names the first route on the path only; the OpenAPI paths know every method.
+        path = request.scope['path']
+        paths = app.openapi()['paths'].items()
+        allowed = {m.upper() for template, ops in paths if compile_path(template)[0].match(path) for m in ops}
+        headers = {'Allow': ', '.join(sorted(allowed))} if allowed else getattr(error, 'headers', None)
+        return JSONResponse({'detail': 'Method Not Allowed'}, status_code=405, headers=headers)
+
+    # The page is the router's fallback, not a catch-all mount: a wrong method on an API path then gets
+    # the route's own 405 (with the right Allow header), and a websocket to an unknown path a refusal.
+    app.router.default = _frontend(app.router.not_found)
     return app
+
+
+def _frontend(not_found: ASGIApp) -> ASGIApp:
+    static = StaticFiles(directory=str(files('frontend')), html=True)
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        await (static if scope['type'] == 'http' else not_found)(scope, receive, send)
+
+    return serve

@@ -1,9 +1,14 @@
-"""Request bodies and the one validation rule shared by REST and the websocket."""
+"""Request and response bodies, the error responses routes document, and the one validation rule
+shared by REST and the websocket."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, Field
 
+from api.auth import Role
 from workflows.shared import UserMessage
 
 MESSAGE_ID_PATTERN = r'^[A-Za-z0-9_.:-]{1,100}$'
@@ -12,7 +17,10 @@ SESSION_ID_PATTERN = r'^[a-f0-9]{32}$'
 
 class MessageIn(BaseModel):
     id: str = Field(pattern=MESSAGE_ID_PATTERN, description='Chosen by the client; resending it is harmless.')
-    text: str
+    # Documented, enforced by accept_message (its reason is clearer than a pattern mismatch).
+    text: str = Field(
+        json_schema_extra={'pattern': r'\S'}, description='Not blank; at most the server limit.'
+    )
 
 
 class SessionCreate(BaseModel):
@@ -46,3 +54,62 @@ class InterruptIn(BaseModel):
 class ApprovalIn(BaseModel):
     approve: bool
     reason: str = Field(default='', max_length=2000, description='Told to the model, with a denial.')
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description='Why the request was refused.')
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[ValidationIssue]
+
+
+_ERRORS: dict[int, str] = {
+    400: 'The body could not be read (not UTF-8).',
+    401: 'No bearer token, or an invalid or expired one.',
+    403: 'The token does not allow this.',
+    404: 'No such resource, or not yours.',
+    409: 'The session is closed, the id is taken, or the session refused the request.',
+    413: 'The message text is over the limit.',
+    503: 'The session service (Temporal) is unavailable for now.',
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors routes answer with. A 422 is FastAPI's list of schema errors or
+    a refused value with a sentence (an empty message, an invalid memory)."""
+    return {
+        code: {'model': ValidationErrorOut | ErrorOut, 'description': 'The input is invalid.'}
+        if code == 422
+        else {'model': ErrorOut, 'description': _ERRORS[code]}
+        for code in codes
+    }
+
+
+class WhoAmI(BaseModel):
+    username: str
+    role: Role
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+
+
+class OperatorSession(BaseModel):
+    session_id: str
+    user_id: str
+    title: str
+    status: str
+    started_at: datetime | None
+    temporal_ui: str = Field(description="The session's workflow in the Temporal UI.")

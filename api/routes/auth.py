@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CurrentUser
+from api.schemas import WhoAmI, error_responses
 
-router = APIRouter(prefix='/auth', tags=['auth'])
+router = APIRouter(prefix='/auth', tags=['auth'], responses=error_responses(401))
 
 
 @router.get('/me')
-async def me(user: CurrentUser) -> dict[str, str]:
-    return {'username': user.username, 'role': user.role}
+async def me(user: CurrentUser) -> WhoAmI:
+    return WhoAmI(username=user.username, role=user.role)

@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
+from api.schemas import Readiness
 from durable_chat.settings import Settings
 
 router = APIRouter(tags=['health'])
@@ -26,7 +27,11 @@ async def healthz() -> dict[str, str]:
     return {'status': 'ok'}
 
 
-@router.get('/readyz')
+@router.get(
+    '/readyz',
+    response_model=Readiness,
+    responses={503: {'model': Readiness, 'description': 'A dependency is unreachable.'}},
+)
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     settings: Settings = state.settings

@@ -6,19 +6,23 @@ by the one process that owns the store (DESIGN P7).
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from api.auth import USERNAME_PATTERN, Principal
 from api.deps import CurrentUser, SettingsDep, TemporalClient
 from api.memory_ops import run_memory_operation
+from api.schemas import Deleted, error_responses
 from memory.operations import MemoryOperationRequest
+from memory.types import Memory
 
-router = APIRouter(prefix='/memories', tags=['memories'])
+router = APIRouter(prefix='/memories', tags=['memories'], responses=error_responses(401, 403, 422, 503))
 
-MemoryId = Annotated[str, Path(pattern=r'^[0-9a-fA-F-]{36}$', description='A memory id (UUID).')]
+MemoryId = Annotated[
+    str,
+    Path(pattern=r'^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$', description='A memory id (UUID).'),
+]
 ForUser = Annotated[
     str | None,
     Query(pattern=USERNAME_PATTERN.pattern, description="Operators only: another user's memories."),
@@ -41,13 +45,13 @@ async def list_memories(
     q: Annotated[str | None, Query(min_length=1, max_length=2000, description='Search by meaning.')] = None,
     k: Annotated[int, Query(ge=1, le=50)] = 10,
     user_id: ForUser = None,
-) -> list[dict[str, Any]]:
+) -> list[Memory]:
     whose = _whose(user, user_id)
     request = MemoryOperationRequest('search' if q else 'list', whose, query=q or '', k=k)
-    return [asdict(m) for m in (await run_memory_operation(client, settings, request)).memories]
+    return (await run_memory_operation(client, settings, request)).memories
 
 
-@router.delete('/{memory_id}', status_code=status.HTTP_204_NO_CONTENT)
+@router.delete('/{memory_id}', status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 async def forget_memory(
     memory_id: MemoryId,
     user: CurrentUser,
@@ -64,6 +68,6 @@ async def forget_memory(
 @router.delete('')
 async def forget_all_memories(
     user: CurrentUser, client: TemporalClient, settings: SettingsDep, user_id: ForUser = None
-) -> dict[str, int]:
+) -> Deleted:
     request = MemoryOperationRequest('forget_all', _whose(user, user_id))
-    return {'deleted': (await run_memory_operation(client, settings, request)).deleted}
+    return Deleted(deleted=(await run_memory_operation(client, settings, request)).deleted)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from api import chat_sessions
 from api.auth import USERNAME_PATTERN
 from api.deps import Operator, SettingsDep, TemporalClient
+from api.schemas import OperatorSession, error_responses
 from workflows.shared import workflow_id
 
-router = APIRouter(prefix='/operator', tags=['operator'])
+router = APIRouter(prefix='/operator', tags=['operator'], responses=error_responses(401, 403, 422, 503))
 
 StatusFilter = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
 
@@ -24,7 +25,7 @@ async def list_all_sessions(
     settings: SettingsDep,
     status: StatusFilter | None = None,
     user: Annotated[str | None, Query(pattern=USERNAME_PATTERN.pattern)] = None,
-) -> list[dict[str, Any]]:
+) -> list[OperatorSession]:
     sessions = await chat_sessions.list_sessions(client, user_id=user, status=status)
     ui = f'{settings.temporal_ui}/namespaces/{settings.temporal_namespace}/workflows'
-    return [{**asdict(s), 'temporal_ui': f'{ui}/{workflow_id(s.session_id)}'} for s in sessions]
+    return [OperatorSession(**asdict(s), temporal_ui=f'{ui}/{workflow_id(s.session_id)}') for s in sessions]

@@ -1,0 +1,106 @@
+"""Schemathesis against the real API process: every operation, valid and invalid input, as a user and
+as an operator. No 5xx, and every response matches the OpenAPI it came from (status, content type, body).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from schemathesis import Case
+
+from tests.conftest import Workers, token_for
+
+FUZZ_USER = 'fuzz-api'
+FUZZ_OPERATOR = 'fuzz-operator'
+MAX_EXAMPLES = 15  # per operation and generation mode: bounded for CI's two busy cores
+SEED = 20240817
+CHECKS = (
+    'not_a_server_error',
+    'status_code_conformance',
+    'content_type_conformance',
+    'response_schema_conformance',
+    'response_headers_conformance',
+)
+
+CASES: Counter[str] = Counter()
+STATUSES: Counter[int] = Counter()
+SECONDS: Counter[str] = Counter()
+
+
+def _own_session(api_url: str, token: str) -> str:
+    """A session of the fuzzing user, so routes taking a session id reach a real one, not only 404."""
+    response = httpx.post(
+        f'{api_url}/sessions',
+        json={'message': {'id': 'seed', 'text': 'hello fuzz'}},
+        headers={'Authorization': f'Bearer {token}'},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()['session_id']
+
+
+def _schema(api_url: str, token: str, parameters: dict[str, str]) -> schemathesis.BaseSchema:
+    config = schemathesis.Config.from_dict(
+        {
+            'seed': SEED,
+            'base-url': api_url,
+            'headers': {'Authorization': f'Bearer {token}'},
+            'parameters': parameters,
+            'generation': {'mode': 'all', 'max-examples': MAX_EXAMPLES, 'database': 'none'},
+            'phases': {'stateful': {'enabled': False}},
+            'checks': {},
+            'request-timeout': 30,
+        }
+    )
+    return schemathesis.openapi.from_url(f'{api_url}/openapi.json', config=config)
+
+
+@pytest.fixture(scope='module')
+def user_schema(api_url: str, workers: Workers) -> schemathesis.BaseSchema:
+    workers.ensure_one()
+    token = token_for(FUZZ_USER)
+    return _schema(api_url, token, {'session_id': _own_session(api_url, token)})
+
+
+@pytest.fixture(scope='module')
+def operator_schema(api_url: str, workers: Workers) -> schemathesis.BaseSchema:
+    workers.ensure_one()
+    session_id = _own_session(api_url, token_for(FUZZ_USER))
+    # Pinned to the fuzzing user: an operator's DELETE /memories?user_id=<random> must not wipe other tests'.
+    return _schema(
+        api_url, token_for(FUZZ_OPERATOR, 'operator'), {'session_id': session_id, 'user_id': FUZZ_USER}
+    )
+
+
+@pytest.fixture(scope='module', autouse=True)
+def cases_report() -> Iterator[None]:
+    yield
+    print(
+        f'\nschemathesis: {sum(CASES.values())} cases in {len(CASES)} operations, statuses {dict(STATUSES)}'
+    )
+    print({k: round(v, 1) for k, v in SECONDS.most_common()})
+
+
+as_user = schemathesis.pytest.from_fixture('user_schema')
+as_operator = schemathesis.pytest.from_fixture('operator_schema')
+
+
+@as_user.parametrize()
+def test_api_as_a_user(case: Case) -> None:
+    CASES[f'user {case.operation.label}'] += 1
+    started = time.monotonic()
+    STATUSES[case.call_and_validate().status_code] += 1
+    SECONDS[case.operation.label] += time.monotonic() - started
+
+
+@as_operator.parametrize()
+def test_api_as_an_operator(case: Case) -> None:
+    CASES[f'operator {case.operation.label}'] += 1
+    started = time.monotonic()
+    STATUSES[case.call_and_validate().status_code] += 1
+    SECONDS[case.operation.label] += time.monotonic() - started
