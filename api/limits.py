@@ -167,7 +167,8 @@ async def _fail_open(call: Awaitable[_T], what: str) -> _T | None:
     """The call's result, or None when Redis does not answer in time (logged at most every 10 s)."""
     global _last_warning
     try:
-        return await asyncio.wait_for(call, REDIS_TIMEOUT_SECONDS)
+        async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
+            return await call
     except (aioredis.RedisError, OSError, TimeoutError) as error:
         if time.monotonic() - _last_warning > WARN_EVERY_SECONDS:
             _last_warning = time.monotonic()
