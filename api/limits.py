@@ -19,9 +19,9 @@ from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
 from fastapi import HTTPException
-from pydantic import BaseModel
 
 from api.auth import Principal
+from api.schemas import ErrorOut
 from durable_chat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,13 +73,9 @@ return 1
 """
 
 
-class ErrorDetail(BaseModel):
-    detail: str
-
-
 RATE_LIMITED: dict[int | str, dict[str, Any]] = {
     429: {
-        'model': ErrorDetail,
+        'model': ErrorOut,
         'description': 'Over the per-user rate limit; nothing was done. Retry after the given seconds.',
         'headers': {
             'Retry-After': {'description': 'Seconds to wait before retrying.', 'schema': {'type': 'integer'}}
