@@ -154,7 +154,7 @@ async def _receive(
             continue
         try:
             data = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # nested too deep for the parser: not JSON we take
             await socket.error('frame is not JSON')
             continue
         if not isinstance(data, dict) or data.get('type') != 'message':
