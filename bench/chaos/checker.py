@@ -27,7 +27,7 @@ INVARIANTS = {
     'rendered': "client's rendered text equals the reply in history",
     'no_double': 'no doubled or reordered streamed text',
     'memory_once': 'no memory written twice',
-    'settled': 'session idle within the bound after the last fault',
+    'settled': 'session idle (or closed) within the bound after the last fault',
 }
 
 
@@ -56,13 +56,16 @@ async def wait_settled(
     settled: dict[str, float | None] = {u.session_id: None for u in users}
     deadline = since + bound
     while True:
-        statuses = {}
+        statuses: dict[str, str | None] = {}
         async for execution in client.list_workflows("WorkflowType = 'ChatSession'"):
-            running = execution.status is not None and execution.status.name == 'RUNNING'
-            statuses[execution.id] = execution.typed_search_attributes.get(SA_STATUS) if running else 'closed'
+            status = execution.status.name if execution.status is not None else 'UNKNOWN'
+            if status == 'RUNNING':
+                statuses[execution.id] = execution.typed_search_attributes.get(SA_STATUS)
+            elif status != 'CONTINUED_AS_NEW':
+                statuses[execution.id] = status.lower()  # failed / terminated / timed_out never settle
         now = time.monotonic()
         for session_id, when in settled.items():
-            if when is None and statuses.get(workflow_id(session_id)) in ('idle', 'closed'):
+            if when is None and statuses.get(workflow_id(session_id)) in ('idle', 'completed', 'canceled'):
                 settled[session_id] = round(max(0.0, now - since), 2)
         if all(v is not None for v in settled.values()) or now > deadline:
             return settled

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,12 @@ class Injector:
         begun = time.monotonic()
         await asyncio.to_thread(self.stack.restart, kind, target)
         self.last_recovered = time.monotonic()
-        self.faults.append(
-            Fault(kind, target, round(at, 2), mid_stream, round(down, 2), self.last_recovered - begun)
+        fault = Fault(
+            kind, target, round(at, 2), mid_stream, round(down, 2), round(self.last_recovered - begun, 2)
+        )
+        self.faults.append(fault)
+        print(
+            f'[{at:7.1f} s] SIGKILL {kind} {target} ({mid_stream} replies streaming), back in {fault.restart_seconds} s',
+            file=sys.stderr,
+            flush=True,
         )

@@ -151,9 +151,10 @@ class User:
             turn = await self.send(script(self.rng, self.index, len(self.sent) + 1))
             if self.rng.random() < 0.1:
                 turn = await self.send(script(self.rng, self.index, len(self.sent) + 1))
-            for number in range(turn - 1, turn + 1):
-                if number >= 1:
-                    await self.wait_done(number)
+            for number in range(max(turn - 1, 1), turn + 1):
+                await self.wait_done(number)
+            if self.gave_up:
+                return  # a stuck session: the checker reports it
 
     async def close(self) -> None:
         if self.client is not None:
