@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import compile_path
@@ -70,6 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Temporal restarting is a short pause: say so rather than fail with a 500.
         return JSONResponse({'detail': f'session service unavailable: {error.message}'}, status_code=503)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, but errors echo the input, and JSON's \ud800 escapes decode to lone
+        # surrogates that UTF-8 cannot encode (a 500): ASCII JSON carries them as escapes again.
+        return _AsciiJSONResponse({'detail': jsonable_encoder(error.errors())}, status_code=422)
+
     @app.exception_handler(405)
     async def method_not_allowed(request: Request, error: Exception) -> JSONResponse:
         # Starlette's Allow names the first route on the path only; the OpenAPI paths know every method.
@@ -83,6 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the route's own 405 (with the right Allow header), and a websocket to an unknown path a refusal.
     app.router.default = _frontend(app.router.not_found)
     return app
+
+
+class _AsciiJSONResponse(JSONResponse):
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, separators=(',', ':')).encode()
 
 
 def _frontend(not_found: ASGIApp) -> ASGIApp:

@@ -4,9 +4,9 @@ shared by REST and the websocket."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.auth import Role
 from workflows.shared import UserMessage
@@ -15,10 +15,22 @@ MESSAGE_ID_PATTERN = r'^[A-Za-z0-9_.:-]{1,100}$'
 SESSION_ID_PATTERN = r'^[a-f0-9]{32}$'
 
 
+def _encodable(value: str) -> str:
+    # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 payload (Temporal's, Redis') can carry.
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError('text holds a lone surrogate (\\ud800-\\udfff): not valid Unicode') from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+
 class MessageIn(BaseModel):
     id: str = Field(pattern=MESSAGE_ID_PATTERN, description='Chosen by the client; resending it is harmless.')
     # Documented, enforced by accept_message (its reason is clearer than a pattern mismatch).
-    text: str = Field(
+    text: Text = Field(
         json_schema_extra={'pattern': r'\S'}, description='Not blank; at most the server limit.'
     )
 
@@ -53,7 +65,7 @@ class InterruptIn(BaseModel):
 
 class ApprovalIn(BaseModel):
     approve: bool
-    reason: str = Field(default='', max_length=2000, description='Told to the model, with a denial.')
+    reason: Text = Field(default='', max_length=2000, description='Told to the model, with a denial.')
 
 
 class ErrorOut(BaseModel):

@@ -4,6 +4,7 @@ as an operator. No 5xx, and every response matches the OpenAPI it came from (sta
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -61,10 +62,14 @@ def _schema(api_url: str, token: str, parameters: dict[str, str]) -> schemathesi
 
 
 @pytest.fixture(scope='module')
-def user_schema(api_url: str, workers: Workers) -> schemathesis.BaseSchema:
+def fuzz_session(api_url: str, workers: Workers) -> str:
     workers.ensure_one()
-    token = token_for(FUZZ_USER)
-    return _schema(api_url, token, {'session_id': _own_session(api_url, token)})
+    return _own_session(api_url, token_for(FUZZ_USER))
+
+
+@pytest.fixture(scope='module')
+def user_schema(api_url: str, fuzz_session: str) -> schemathesis.BaseSchema:
+    return _schema(api_url, token_for(FUZZ_USER), {'session_id': fuzz_session})
 
 
 @pytest.fixture(scope='module')
@@ -104,3 +109,27 @@ def test_api_as_an_operator(case: Case) -> None:
     started = time.monotonic()
     STATUSES[case.call_and_validate().status_code] += 1
     SECONDS[case.operation.label] += time.monotonic() - started
+
+
+# Schemathesis sends valid Unicode only; JSON's escapes also reach lone surrogates, which UTF-8 cannot carry.
+@pytest.mark.parametrize(
+    ('path', 'body'),
+    [
+        ('/sessions', {'message': {'id': 'a', 'text': 'hi \ud800'}}),
+        ('/sessions', {'session_id': '\udfff'}),
+        ('/sessions', {'message': {'id': '\ud800', 'text': 'hi'}}),
+        ('/sessions/{session_id}/messages', {'id': 'a', 'text': '\udc00'}),
+        ('/sessions/{session_id}/approvals/x', {'approve': False, 'reason': '\ud800'}),
+    ],
+)
+def test_lone_surrogates_in_bodies_are_refused(
+    api_url: str, fuzz_session: str, path: str, body: dict
+) -> None:
+    response = httpx.post(
+        api_url + path.format(session_id=fuzz_session),
+        content=json.dumps(body),  # ASCII, the surrogates as \u escapes
+        headers={'Authorization': f'Bearer {token_for(FUZZ_USER)}', 'Content-Type': 'application/json'},
+        timeout=30,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()['detail'][0]['loc'][-1] in body.get('message', body)
