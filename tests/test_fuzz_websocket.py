@@ -7,9 +7,13 @@ The generator is seeded; the seed is printed, and `FUZZ_SEED=<seed>` replays a r
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
 import random
+import socket
+import struct
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +30,6 @@ SUFFIX = uuid.uuid4().hex[:8]
 USER, BYSTANDER = f'fuzz-ws-{SUFFIX}', f'fuzz-ws-bystander-{SUFFIX}'
 LIMIT = 32_000  # DURABLE_CHAT_MAX_MESSAGE_CHARS default
 WS_MAX_BYTES = 1024 * 1024  # durable_chat.cli.WS_MAX_BYTES
-PROPER_CLOSES = {1003, 1007, 1008, 1009} | set(range(4000, 5000))
 
 Frame = str | bytes
 
@@ -151,4 +154,152 @@ async def test_bad_frames_get_error_frames_and_lose_nothing(
         ('first', 'accepted before', expected_reply('accepted before')),
         ('after', 'still here', expected_reply('still here')),
     ]
+    await _assert_healthy(api_url, session_id, bystander)
+
+
+# Raw frames, for what a well-behaved client library will not send: lies about length, cuts, bad UTF-8.
+async def _raw_socket(api_url: str, session_id: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = api_url.removeprefix('http://').split(':')
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f'GET /ws/sessions/{session_id}?token={token_for(USER)} HTTP/1.1\r\nHost: {host}\r\n'
+        f'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n'
+        'Sec-WebSocket-Version: 13\r\n\r\n'.encode()
+    )
+    assert (await reader.readuntil(b'\r\n\r\n')).startswith(b'HTTP/1.1 101')
+    return reader, writer
+
+
+def _frame(
+    opcode: int, payload: bytes, *, length: int | None = None, fin: bool = True, mask: bool = True
+) -> bytes:
+    """A client frame; the zero mask key leaves the payload as it is."""
+    length = len(payload) if length is None else length
+    first = (0x80 if fin else 0) | opcode
+    masked = 0x80 if mask else 0
+    if length < 126:
+        head = bytes([first, masked | length])
+    elif length < 2**16:
+        head = bytes([first, masked | 126]) + struct.pack('!H', length)
+    else:
+        head = bytes([first, masked | 127]) + struct.pack('!Q', length)
+    return head + (b'\0\0\0\0' if mask else b'') + payload
+
+
+async def _close_code(reader: asyncio.StreamReader) -> int | None:
+    """Reads the server's frames to its close frame: its code, or None if the TCP connection just ended."""
+    try:
+        while True:
+            head = await reader.readexactly(2)
+            length = head[1] & 0x7F
+            if length == 126:
+                (length,) = struct.unpack('!H', await reader.readexactly(2))
+            elif length == 127:
+                (length,) = struct.unpack('!Q', await reader.readexactly(8))
+            payload = await reader.readexactly(length)
+            if head[0] & 0x0F == 0x8:
+                return struct.unpack('!H', payload[:2])[0] if len(payload) >= 2 else None
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+
+
+MB = 1024 * 1024
+PROTOCOL_ABUSE: dict[str, tuple[bytes, int]] = {
+    'a 1 GiB length, no payload': (_frame(0x1, b'', length=2**30), 1009),
+    'a 1 GiB binary length, no payload': (_frame(0x2, b'', length=2**30), 1009),
+    'fragments adding up past the limit': (
+        _frame(0x1, b'[' * (600 * 1024), fin=False) + _frame(0x0, b'1' * (600 * 1024), fin=False),
+        1009,
+    ),
+    'invalid UTF-8 in a text frame': (_frame(0x1, b'{"type": "message", "text": "\xff\xfe"}'), 1007),
+    'an unmasked client frame': (_frame(0x1, b'{}', mask=False), 1002),
+    'a reserved opcode': (_frame(0x3, b'x'), 1002),
+    'a continuation with nothing to continue': (_frame(0x0, b'x'), 1002),
+    'a control frame over 125 bytes': (_frame(0x9, b'p' * 200, length=200), 1002),
+}
+
+
+async def test_huge_frames_and_protocol_abuse_get_proper_close_codes(
+    api_url: str, victim: tuple[str, ChatClient], bystander: ChatClient, rng: random.Random
+) -> None:
+    session_id, client = victim
+    for data in ('z' * (5 * MB), rng.randbytes(3 * MB), _message(text='q' * (2 * MB))):
+        big = await ChatClient(api_url, session_id, token_for(USER)).connect()
+        await big.wait_for(lambda b=big: b.of_type('SNAPSHOT'))
+        await big.send_raw(data)
+        await big.wait_for(lambda b=big: b.close_code is not None)
+        assert big.close_code == 1009
+    for name, (frame, code) in PROTOCOL_ABUSE.items():
+        reader, writer = await _raw_socket(api_url, session_id)
+        writer.write(frame)  # the server answers on the header: a 1 GiB payload is never awaited or buffered
+        assert (name, await asyncio.wait_for(_close_code(reader), 30)) == (name, code)
+        writer.close()
+
+    assert client.close_code is None and not client.of_type('ERROR')
+    assert [turn[0] for turn in await _history(api_url, session_id)] == ['first']
+    await _assert_healthy(api_url, session_id, bystander)
+
+
+async def test_a_flood_of_frames_loses_no_accepted_message(
+    api_url: str, victim: tuple[str, ChatClient], bystander: ChatClient, rng: random.Random
+) -> None:
+    session_id, client = victim
+    good = {f'flood-{i}': _message(id=f'flood-{i}', text=f'flood {i}') for i in range(8)}
+    frames: list[Frame] = [BAD_FRAMES[rng.choice(sorted(BAD_FRAMES))](rng) for _ in range(400)]
+    for frame in good.values():
+        frames.insert(rng.randrange(len(frames) + 1), frame)
+    resends = 20  # a message sent again (a client retrying): acknowledged again, answered once
+    for _ in range(resends):
+        frame = good[rng.choice(sorted(good))]
+        frames.insert(rng.randrange(frames.index(frame) + 1, len(frames) + 1), frame)
+    for frame in frames:
+        await client.send_raw(frame)
+    await client.wait_for(lambda: len(client.of_type('ACK')) == len(good) + resends, timeout=60)
+    await client.wait_for(lambda: all(client.finished(turn) for turn in range(2, len(good) + 2)), timeout=120)
+
+    bad = len(frames) - len(good) - resends
+    await client.wait_for(lambda: len(client.of_type('ERROR')) >= bad)
+    assert len(client.of_type('ERROR')) == bad
+    assert client.close_code is None
+    history = await _history(api_url, session_id)
+    assert sorted(turn[0] for turn in history) == sorted(['first', *good]), 'each accepted message once'
+    assert all(reply == expected_reply(text) for _, text, reply in history)
+    await _assert_healthy(api_url, session_id, bystander)
+
+
+async def _open_websockets(api_url: str) -> float:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        metrics = (await http.get('/metrics')).text
+    return float(
+        next(
+            line.split()[1]
+            for line in metrics.splitlines()
+            if line.startswith('durable_chat_websockets_open')
+        )
+    )
+
+
+async def test_abrupt_closes_mid_frame_leave_nothing_behind(
+    api_url: str, victim: tuple[str, ChatClient], bystander: ChatClient, rng: random.Random
+) -> None:
+    session_id, client = victim
+    open_before = await _open_websockets(api_url)
+    for i in range(40):
+        reader, writer = await _raw_socket(api_url, session_id)
+        frame = _frame(0x1, _message(id=f'cut-{i}', text='never whole').encode())
+        writer.write(frame[: rng.randrange(1, len(frame))])
+        await writer.drain()
+        if rng.random() < 0.5:  # a reset rather than a FIN
+            writer.get_extra_info('socket').setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)
+            )
+        writer.close()
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while await _open_websockets(api_url) != open_before:  # every handler ended: none leaked
+        assert asyncio.get_running_loop().time() < deadline, 'websocket handlers left running'
+        await asyncio.sleep(0.1)
+    assert client.close_code is None
+    assert [turn[0] for turn in await _history(api_url, session_id)] == ['first']
     await _assert_healthy(api_url, session_id, bystander)
