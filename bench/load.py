@@ -1,4 +1,4 @@
-"""`python -m bench.load [--sessions 200] [--soak-minutes 10] [--think-seconds 5] [--seed S]`: load and soak.
+"""`python -m bench.load [--sessions 200] [--soak-minutes 10] [--think-seconds 30] [--seed S]`: load and soak.
 
 Many concurrent websocket sessions (one user each, so per-user limits never bind) chat through the
 real API with the scripted model: send, wait for the whole reply, think, repeat. Reports throughput
@@ -225,7 +225,7 @@ if __name__ == '__main__':
     parser.add_argument('--users', type=int, default=0, help='distinct users (default: one per session)')
     parser.add_argument('--soak-minutes', type=float, default=10)
     parser.add_argument(
-        '--think-seconds', type=float, default=5, help='mean pause between a reply and the next message'
+        '--think-seconds', type=float, default=30, help='mean pause between a reply and the next message'
     )
     parser.add_argument('--chat-workers', type=int, default=1)
     parser.add_argument(
