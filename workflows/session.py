@@ -15,7 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
@@ -70,6 +70,9 @@ QUEUE_FULL_REPLY = '(Not answered: too many messages were waiting. Send it again
 RECALL_MIN_SCORE = 0.25
 """Below this cosine similarity a memory is noise for the message (all-MiniLM-L6-v2: unrelated ~0.0-0.2;
 the lowest correct match in the labelled recall set scores 0.27)."""
+LOCAL_ACTIVITY_FAILED = (ActivityError, ApplicationError)
+"""A local activity's last failed attempt raises its ApplicationError itself, not an ActivityError
+(temporalio 1.35): caught as ActivityError alone, a Redis outage failed the whole session."""
 INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]'
 """What the model sees in place of an interrupted answer, so the history stays a valid exchange."""
 
@@ -279,7 +282,7 @@ class ChatSession(PydanticAIWorkflow):
             return await workflow.execute_local_activity(
                 activity, args=args, result_type=result_type, **MEMORY_HINT_ACTIVITY
             )
-        except ActivityError:
+        except LOCAL_ACTIVITY_FAILED:
             workflow.logger.warning('memory hint %s failed', activity.__name__)
             return None
 
@@ -338,7 +341,7 @@ class ChatSession(PydanticAIWorkflow):
             await workflow.execute_local_activity(
                 publish_turn_event, event, schedule_to_close_timeout=timedelta(seconds=30)
             )
-        except ActivityError:
+        except LOCAL_ACTIVITY_FAILED:
             # The stream is only the live tail: clients catch up from the snapshot.
             workflow.logger.warning('%s for turn %s not published', event.type, event.turn)
 
