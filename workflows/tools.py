@@ -14,7 +14,7 @@ from pydantic_ai import RunContext
 from pydantic_ai.toolsets import FunctionToolset
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from memory.types import (
     FORGET_MEMORY,
@@ -71,7 +71,7 @@ async def remember(ctx: RunContext[TurnDeps], fact: str) -> str:
         try:
             # After the point is written, so a recall racing this store can't mark the user empty.
             await workflow.execute_local_activity(memory_changed, ctx.deps.user_id, **MEMORY_HINT_ACTIVITY)
-        except ActivityError:
+        except (ActivityError, ApplicationError):  # a local activity's last failure is an ApplicationError
             workflow.logger.warning('memory hint not updated; it expires on its own')
     return f'{result.action}: {result.memory.text}'
 
