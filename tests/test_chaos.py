@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,19 +22,27 @@ from tests.processes import ROOT
 from tests.scripted import expected_reply
 from workflows.shared import UserMessage
 
+RUNNER_TIMEOUT = 230
+"""Under pytest-timeout's 300 s, so a hung run still stops its stack and says why."""
+
 
 def test_users_keep_every_promise_while_each_kind_of_process_is_killed(tmp_path: Path) -> None:
     command = [sys.executable, '-m', 'bench.chaos', '--users', '4', '--turns', '30', '--faults', '5']
     command += ['--seed', '3', '--settle', '90', '--output', str(tmp_path)]
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert (tmp_path / 'chaos.json').exists(), run.stdout + run.stderr
+    runner = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = runner.communicate(timeout=RUNNER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        runner.send_signal(signal.SIGINT)  # the runner stops its whole stack on the way out
+        output, _ = runner.communicate(timeout=60)
+    assert (tmp_path / 'chaos.json').exists(), output
     result = json.loads((tmp_path / 'chaos.json').read_text())
 
     assert {row['kind']: row['injected'] for row in result['faults_by_kind']} == dict.fromkeys(KINDS, 1)
     assert result['figures']['turns'] >= 30
     assert all(result['invariants'][name]['checked'] > 0 for name in INVARIANTS), result['invariants']
-    assert result['violations'] == [], run.stdout
-    assert result['ok'] and run.returncode == 0
+    assert result['violations'] == [], output
+    assert result['ok'] and runner.returncode == 0
 
 
 def _frame(kind: str, turn: int, event: int, **data: object) -> dict[str, object]:

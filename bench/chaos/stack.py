@@ -137,9 +137,9 @@ class ChaosStack:
             self.memory.stop()
 
     def stop(self) -> None:
-        for process in [*self.apis, *self.chat_workers]:
-            process.stop()
-        self.stop_memory_worker()
+        # The run is judged by now: no graceful shutdown to wait for.
+        for process in [*self.apis, *self.chat_workers, *([self.memory] if self.memory else [])]:
+            process.kill()
         if self.valkey is not None:
             self.valkey.stop()
         if self.temporal is not None:
