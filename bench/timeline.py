@@ -41,21 +41,25 @@ async def _idle(handle: WorkflowHandle) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _turn_marks(client: ChatClient, handle: WorkflowHandle, turns: int) -> list[tuple[float, float]]:
-    """(sent, first token) per turn, in wall-clock seconds."""
+async def _turn_marks(
+    client: ChatClient, handle: WorkflowHandle, turns: int, prompt: str, whole_turn: bool
+) -> list[tuple[float, float]]:
+    """(sent, first token or turn finished) per turn, in wall-clock seconds."""
     marks: list[tuple[float, float]] = []
     for turn in range(2, turns + 2):
         await _idle(handle)
         seen = len(client.frames)
         sent_wall, sent = time.time(), time.monotonic()
-        await client.send(f'm-{turn}', PROMPT)
+        await client.send(f'm-{turn}', prompt.format(turn=turn))
         index = await client.wait_for(lambda t=turn, s=seen: client.first_delta_index(t, s))
+        finished = await client.wait_for(lambda t=turn: client.finished(t))
+        if whole_turn:
+            index = client.frames.index(finished)
         marks.append((sent_wall, sent_wall + client.received_at[index] - sent))
-        await client.wait_for(lambda t=turn: client.finished(t))
     return marks
 
 
-async def run(stack: Stack, turns: int) -> dict[str, float]:
+async def run(stack: Stack, turns: int, prompt: str = PROMPT, whole_turn: bool = False) -> dict[str, float]:
     token = stack.token('timeline')
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
@@ -64,9 +68,9 @@ async def run(stack: Stack, turns: int) -> dict[str, float]:
     temporal = await Client.connect(stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'], plugins=[PydanticAIPlugin()])
     handle = temporal.get_workflow_handle(f'chat-{session_id}')
     chat = await ChatClient(stack.api_url, session_id, token).connect()
-    await chat.send('warm-up', PROMPT)
+    await chat.send('warm-up', 'hello')
     await chat.wait_for(lambda: chat.finished(1))
-    marks = await _turn_marks(chat, handle, turns)
+    marks = await _turn_marks(chat, handle, turns, prompt, whole_turn)
     await chat.disconnect()
 
     history = await handle.fetch_history()
@@ -78,15 +82,16 @@ async def run(stack: Stack, turns: int) -> dict[str, float]:
         for step, (at, label) in enumerate(window, start=1):
             gaps[f'{step}. {previous_label} -> {label}'].append(at - previous)
             previous, previous_label = at, label
-        gaps[f'{len(window) + 1}. {previous_label} -> first token at client'].append(first_token - previous)
+        end = 'turn finished' if whole_turn else 'first token'
+        gaps[f'{len(window) + 1}. {previous_label} -> {end} at client'].append(first_token - previous)
         gaps['total'].append(first_token - sent)
     return {gap: round(percentile(samples, 0.5) * 1000, 1) for gap, samples in gaps.items()}
 
 
-async def main(turns: int) -> None:
+async def main(turns: int, prompt: str, whole_turn: bool) -> None:
     stack = Stack().start()
     try:
-        result = await run(stack, turns)
+        result = await run(stack, turns, prompt, whole_turn)
     finally:
         stack.stop()
     print('| gap (p50 over turns) | ms |\n| --- | --- |')
@@ -97,4 +102,7 @@ async def main(turns: int) -> None:
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(prog='python -m bench.timeline')
     parser.add_argument('--turns', type=int, default=30)
-    asyncio.run(main(parser.parse_args().turns))
+    parser.add_argument('--prompt', default=PROMPT, help='the message; {turn} is its turn number')
+    parser.add_argument('--whole-turn', action='store_true', help='up to RUN_FINISHED, not the first token')
+    args = parser.parse_args()
+    asyncio.run(main(args.turns, args.prompt, args.whole_turn))

@@ -3,6 +3,7 @@
 Its replies are a pure function of the user's message, so a retried attempt streams the same text:
 - `long ID`: a ~2 KB reply in 20 tokens, no delay;
 - `slow N [label]`: N numbered words, one token each, 40 ms apart (a reply long enough to interrupt);
+- `burst N`: N numbered words, one token each, as fast as the model can yield (fan-out throughput);
 - `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
   (the memory tools, `forget` asking for approval), replies in fast tokens;
 - `instructions: <question>`: lists the memories recalled (for the question) into the instructions;
@@ -33,6 +34,8 @@ def scripted_reply(text: str) -> tuple[list[str], float]:
         return [
             f'{match[1]}:{i:02d} ' + 'lorem ipsum dolor sit amet ' * 3 + 'consectetur. ' for i in range(20)
         ], 0.0
+    if match := re.fullmatch(r'burst (\d+)', text.strip()):
+        return [f'b{i} ' for i in range(1, int(match[1]) + 1)], 0.0
     if match := re.fullmatch(r'slow (\d+)(?: (\S+))?', text.strip()):
         count, label = int(match[1]), match[2] or 'w'
         return [f'{label}{i} ' for i in range(1, count + 1)], SLOW_TOKEN_SECONDS

@@ -48,6 +48,8 @@ async def test_worker_killed_mid_stream_turn_completes_exactly_once(
         for e in events
         if e.HasField('activity_task_completed_event_attributes')
     ]
-    assert list(scheduled.values()) == ['recall_memories', 'agent__chat__model_request_stream']
-    assert completed == ['recall_memories', 'agent__chat__model_request_stream']
+    # (Recall runs first, unless this user is already known to have no memories.)
+    model_requests = ['agent__chat__model_request_stream']
+    assert [name for name in scheduled.values() if name != 'recall_memories'] == model_requests
+    assert [name for name in completed if name != 'recall_memories'] == model_requests
     await client.disconnect()

@@ -87,14 +87,49 @@ async def publish(
         await pipe.execute()
 
 
-async def _publish_agent_event(session_id: str, fields: dict[str, str | int]) -> bool:
-    """Appends an agent event; False once the turn was stopped."""
-    flat = [str(v) for pair in fields.items() for v in pair]
-    redis_client()
-    script = _append_scripts[id(asyncio.get_running_loop())]
-    keys = [stream_key(session_id), stopped_key(session_id)]
-    added = await script(keys=keys, args=[get_settings().stream_maxlen, *flat])
-    return added is not None
+class _Appender:
+    """Appends one activity's agent events in order, sending whatever queued up while the previous
+    batch was in flight as one pipeline: one round trip per batch, not per token, and no added
+    wait for the first token. Each entry is still guarded on its own, so none follows a stop."""
+
+    def __init__(self, session_id: str) -> None:
+        client = redis_client()
+        self._script = _append_scripts[id(asyncio.get_running_loop())]
+        self._client = client
+        self._keys = [stream_key(session_id), stopped_key(session_id)]
+        self._maxlen = get_settings().stream_maxlen
+        self._pending: list[dict[str, str | int]] = []
+        self._queued = asyncio.Event()
+        self._closing = False
+        self.stopped = False
+        self._writer = asyncio.create_task(self._write())
+
+    def add(self, fields: dict[str, str | int]) -> None:
+        if self._writer.done():
+            self._writer.result()  # a Redis error fails the activity, and Temporal retries it
+        self._pending.append(fields)
+        self._queued.set()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._queued.set()
+        await self._writer
+
+    async def _write(self) -> None:
+        while not self.stopped:
+            if not self._pending:
+                if self._closing:
+                    return
+                await self._queued.wait()
+                self._queued.clear()
+                continue
+            batch, self._pending = self._pending, []
+            async with self._client.pipeline(transaction=False) as pipe:
+                for fields in batch:
+                    flat = [str(v) for pair in fields.items() for v in pair]
+                    await self._script(keys=self._keys, args=[self._maxlen, *flat], client=pipe)
+                added = await pipe.execute()
+            self.stopped = any(entry is None for entry in added)
 
 
 def _agui_data(event: BaseEvent) -> dict[str, object]:
@@ -108,19 +143,18 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
     deps = ctx.deps
     attempt = activity.info().attempt if activity.in_activity() else 1
     translator = AGUIEventStream[TurnDeps, str](thread_id=deps.session_id, run_id=f'turn-{deps.turn}')
-    stopped = False
+    appender = _Appender(deps.session_id)
     first = True
-    async for event in events:
-        if stopped:
-            continue  # interrupted: the activity's cancellation arrives with its next heartbeat
-        if first and attempt > 1:
-            # A retry streams the step again from its start: clients drop what they hold of it.
-            fields = _fields(deps.turn, ctx.run_step, attempt, ATTEMPT_STARTED, {})
-            stopped = not await _publish_agent_event(deps.session_id, fields)
-        first = False
-        async for agui_event in translator.handle_event(event):
-            data = _agui_data(agui_event)
-            fields = _fields(deps.turn, ctx.run_step, attempt, str(agui_event.type.value), data)
-            if not await _publish_agent_event(deps.session_id, fields):
-                stopped = True
-                break
+    try:
+        async for event in events:
+            if appender.stopped:
+                continue  # interrupted: the activity's cancellation arrives with its next heartbeat
+            if first and attempt > 1:
+                # A retry streams the step again from its start: clients drop what they hold of it.
+                appender.add(_fields(deps.turn, ctx.run_step, attempt, ATTEMPT_STARTED, {}))
+            first = False
+            async for agui_event in translator.handle_event(event):
+                data = _agui_data(agui_event)
+                appender.add(_fields(deps.turn, ctx.run_step, attempt, str(agui_event.type.value), data))
+    finally:
+        await appender.close()
