@@ -60,4 +60,8 @@ async def run(stack: Stack, tokens: int = 5000, runs: int = 3) -> dict[str, dict
 
 def _rates(rates: list[float]) -> dict[str, float]:
     ordered = sorted(rates)
-    return {'n': len(rates), 'median_tokens_per_s': round(ordered[len(ordered) // 2]), 'min': round(ordered[0])}
+    return {
+        'n': len(rates),
+        'median_tokens_per_s': round(ordered[len(ordered) // 2]),
+        'min': round(ordered[0]),
+    }
