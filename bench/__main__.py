@@ -1,4 +1,8 @@
-"""`python -m bench [--turns N] [--crashes N]`: runs the suite, writes bench/results/{latest.json,latest.md}."""
+"""`python -m bench`: every scenario, durable path beside its baseline, in one run.
+
+Writes bench/results/{latest.json,latest.md}. Capacity (thousands of sessions) runs last on a stack
+of its own, and also writes bench/results/capacity.{json,md}; `--capacity-steps ''` skips it.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +12,61 @@ import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench import continue_as_new, crash_recovery, first_token
+from bench import capacity, continue_as_new, crash_recovery, fanout, first_token, tool_turn
+from bench.load import redis_query
 from bench.stack import Stack
 
 RESULTS = Path(__file__).parent / 'results'
 
 
 def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = ['| scenario | path | n | p50 ms | p95 ms | mean ms |', '| --- | --- | --- | --- | --- | --- |']
+    """One Markdown table per kind of figure (latencies in ms, throughput in tokens/s)."""
+    sections: dict[tuple[str, ...], list[str]] = {}
     for scenario, paths in results.items():
-        for path, s in paths.items():
-            lines.append(
-                f'| {scenario} | {path} | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} | {s["mean_ms"]} |'
+        for path, figures in paths.items():
+            columns = tuple(figures)
+            sections.setdefault(columns, []).append(
+                f'| {scenario} | {path} | ' + ' | '.join(str(v) for v in figures.values()) + ' |'
             )
-    return '\n'.join(lines)
+    tables = []
+    for columns, rows in sections.items():
+        header = '| scenario | path | ' + ' | '.join(c.replace('_ms', ' ms') for c in columns) + ' |'
+        tables.append('\n'.join([header, '|' + ' --- |' * (len(columns) + 2), *rows]))
+    return '\n\n'.join(tables)
 
 
-async def main(turns: int, crashes: int) -> None:
+async def main(args: argparse.Namespace) -> None:
     stack = Stack().start()
     try:
-        results = {
-            'first token': await first_token.run(stack.api_url, stack.token(), turns),
-            'continue-as-new': await continue_as_new.run(stack, max(turns // 2, 30)),
-            'crash recovery': await crash_recovery.run(stack, crashes),
+        results: dict[str, Any] = {
+            'first token': await first_token.run(
+                stack.api_url, stack.token(), stack.token('bench-recalling'), args.turns
+            ),
+            'one-tool turn (sent -> finished)': await tool_turn.run(stack, max(args.turns // 4, 20)),
+            'fan-out, one session': await fanout.run(stack, args.tokens),
+            'continue-as-new': await continue_as_new.run(stack, max(args.turns // 2, 30)),
+            'crash recovery': await crash_recovery.run(stack, args.crashes),
         }
     finally:
         stack.stop()
+    details: dict[str, Any] = {}
+    if args.capacity_steps:
+        steps = [int(step) for step in args.capacity_steps.split(',')]
+        capacity_stack = Stack(redis_query=redis_query(1000)).start()
+        try:
+            results['capacity'] = await capacity.run(capacity_stack, steps, args.active, 5, details)
+        finally:
+            capacity_stack.stop()
     RESULTS.mkdir(exist_ok=True)
-    meta = {'when': datetime.now(UTC).isoformat(), 'machine': platform.platform(), 'turns': turns}
-    (RESULTS / 'latest.json').write_text(json.dumps({'meta': meta, 'results': results}, indent=2))
+    meta = {'when': datetime.now(UTC).isoformat(), 'machine': platform.platform(), 'turns': args.turns}
+    (RESULTS / 'latest.json').write_text(
+        json.dumps({'meta': meta, 'results': results, 'capacity': details}, indent=2)
+    )
     markdown = table(results)
+    if details:
+        markdown += '\n\n' + json.dumps(details, indent=2)
     (RESULTS / 'latest.md').write_text(markdown + '\n')
     print(markdown)
 
@@ -47,5 +75,9 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(prog='python -m bench')
     parser.add_argument('--turns', type=int, default=200, help='turns per first-token scenario')
     parser.add_argument('--crashes', type=int, default=5)
-    args = parser.parse_args()
-    asyncio.run(main(args.turns, args.crashes))
+    parser.add_argument('--tokens', type=int, default=5000, help='tokens per fan-out reply')
+    parser.add_argument('--active', type=int, default=100, help='concurrent active sessions (capacity)')
+    parser.add_argument(
+        '--capacity-steps', default='1000,2500,5000,10000', help="idle session counts; '' skips capacity"
+    )
+    asyncio.run(main(parser.parse_args()))

@@ -28,14 +28,18 @@ async def plain_first_token(turns: int) -> list[float]:
     return samples
 
 
-async def durable_first_token_existing(api_url: str, token: str, turns: int) -> list[float]:
+async def durable_first_token_existing(
+    api_url: str, token: str, turns: int, remember: str | None = None
+) -> list[float]:
+    """`remember`: a fact the user tells first, so every timed turn recalls memories before the model runs."""
     async with httpx.AsyncClient(
         base_url=api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
     ) as http:
         session_id = (await http.post('/sessions', json={})).json()['session_id']
     client = await ChatClient(api_url, session_id, token).connect()
     await client.wait_for(lambda: client.of_type('SNAPSHOT'))
-    await client.send('warm-up', PROMPT)  # the first turn loads the workflow into the worker cache
+    # The first turn loads the workflow into the worker cache.
+    await client.send('warm-up', f'remember that {remember}' if remember else PROMPT)
     await client.wait_for(lambda: client.finished(1))
     samples: list[float] = []
     for turn in range(2, turns + 2):
@@ -69,12 +73,17 @@ async def durable_first_token_new(api_url: str, token: str, sessions: int) -> li
     return samples
 
 
-async def run(api_url: str, token: str, turns: int) -> dict[str, dict[str, float]]:
+async def run(api_url: str, token: str, recalling_token: str, turns: int) -> dict[str, dict[str, float]]:
+    """`recalling_token`: a user of its own, who will have a memory to recall before each turn."""
     plain = summary(await plain_first_token(turns))
     existing = summary(await durable_first_token_existing(api_url, token, turns))
+    recalling = await durable_first_token_existing(
+        api_url, recalling_token, max(turns // 4, 20), remember='my favourite colour is green'
+    )
     new = summary(await durable_first_token_new(api_url, token, max(turns // 4, 20)))
     return {
         'plain run_stream': plain,
         'durable, existing session': existing,
+        'durable, existing session, user with memories (recall first)': summary(recalling),
         'durable, new session (signal-with-start)': new,
     }
