@@ -65,7 +65,8 @@ async def user_loop(chatter: Chatter, rng: random.Random, think: float, deadline
     await asyncio.sleep(rng.uniform(0, think))  # spread the first messages over one think time
     while time.monotonic() < deadline:
         await chatter.chat(prompt(rng))
-        await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
+        pause = rng.uniform(0.5, 1.5) * think
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
 
 async def sample_every_minute(sampler: Sampler, stop: asyncio.Event) -> None:
