@@ -60,10 +60,16 @@ class Sampler:
         self.samples: list[dict[str, object]] = []
         self._started = time.monotonic()
         self._last = (self._started, self._cpu())
-        psutil.cpu_percent()  # the machine-wide figure counts from here
+        self._machine = psutil.cpu_times()  # own baseline: psutil's cpu_percent() state is per thread
 
     def _cpu(self) -> dict[str, float]:
         return {role: cpu_seconds(pid, role != 'bench client') for role, pid in self.pids.items()}
+
+    def _machine_busy(self) -> float:
+        before, self._machine = self._machine, psutil.cpu_times()
+        total = sum(self._machine) - sum(before)
+        idle = (self._machine.idle + self._machine.iowait) - (before.idle + before.iowait)
+        return round(100 * (total - idle) / total, 1) if total > 0 else 0.0
 
     def sample(self) -> dict[str, object]:
         now, cpu = time.monotonic(), self._cpu()
@@ -75,7 +81,7 @@ class Sampler:
             'rss_mib': {role: rss_mib(pid, role != 'bench client') for role, pid in self.pids.items()},
             'cpu_percent': {role: round(100 * (cpu[role] - before[role]) / elapsed, 1) for role in cpu},
             # The machine is shared: all its processes (others' too), in % of all cores.
-            'machine_cpu_percent_of_all_cores': psutil.cpu_percent(),
+            'machine_cpu_percent_of_all_cores': self._machine_busy(),
             'load_average_1m': round(psutil.getloadavg()[0], 2),
         }
         self.samples.append(entry)
