@@ -139,7 +139,9 @@ async def idle_sessions(
     }
 
 
-async def active_sessions(stack: Stack, count: int, turns: int) -> dict[str, dict[str, float]]:
+async def active_sessions(
+    stack: Stack, count: int, turns: int, details: dict[str, Any]
+) -> dict[str, dict[str, float]]:
     tally = Tally()
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=120) as http:
         tokens = [stack.token(f'active-{i:04d}') for i in range(count)]
@@ -148,15 +150,20 @@ async def active_sessions(stack: Stack, count: int, turns: int) -> dict[str, dic
     await asyncio.gather(*(c.connect() for c in chatters))
     await asyncio.gather(*(c.chat('warm up the session') for c in chatters))  # the first turn is not counted
     tally.first_token.clear()
+    tally.turns_done.clear()
 
     async def back_to_back(chatter: Chatter) -> None:
         for turn in range(turns):
             await chatter.chat(f'question {turn} from a busy user about the state of things')
 
+    started = time.monotonic()
     await asyncio.gather(*(back_to_back(c) for c in chatters))
+    details['active'] = {
+        'sessions': count,
+        'turns_per_s': round(len(tally.turns_done) / (time.monotonic() - started), 2),
+        'errors': dict(tally.errors),
+    }
     await asyncio.gather(*(c.close() for c in chatters))
-    if tally.errors:
-        print(f'  errors: {dict(tally.errors)}', flush=True)
     return {f'{count} concurrent active sessions, back to back': summary([s for _, s in tally.first_token])}
 
 
@@ -169,7 +176,7 @@ async def run(
 ) -> dict[str, dict[str, float]]:
     """Latency summaries (like bench.first_token); `details` receives the RSS table and cache setting."""
     details = {} if details is None else details
-    results = await active_sessions(stack, active, turns)
+    results = await active_sessions(stack, active, turns, details)
     results.update(await idle_sessions(stack, steps or [1000, 2500, 5000, 10_000], details))
     return results
 
@@ -196,7 +203,10 @@ async def main(args: argparse.Namespace) -> None:
     lines += [
         f'| {p} | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} | {s["mean_ms"]} |' for p, s in results.items()
     ]
+    active = details['active']
     lines += [
+        '',
+        f'active: {active["sessions"]} sessions, {active["turns_per_s"]} turns/s, errors: {active["errors"] or "none"}',
         '',
         f'cache: {details["max_cached_workflows"]} ({details.get("source", "")}); '
         f'~{details["kib_per_cached_session"]} KiB per cached session',
