@@ -12,6 +12,7 @@ import time
 import httpx
 from pydantic_ai import Agent
 
+from bench.chatter import create_session
 from bench.stack import Stack
 from tests.chat_client import ChatClient
 from tests.scripted import model as scripted_model
@@ -29,10 +30,8 @@ async def plain_tokens_per_second(tokens: int) -> float:
 async def durable_tokens_per_second(stack: Stack, tokens: int, runs: int) -> list[float]:
     """Deltas received at a websocket client per second, first delta to last, for each run."""
     token = stack.token('bench-fanout')
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
-    ) as http:
-        session_id = (await http.post('/sessions', json={})).json()['session_id']
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        session_id = await create_session(http, token)
     client = await ChatClient(stack.api_url, session_id, token).connect()
     rates: list[float] = []
     for turn in range(1, runs + 1):

@@ -8,6 +8,7 @@ import uuid
 import httpx
 from pydantic_ai import Agent
 
+from bench.chatter import create_session
 from bench.stats import summary
 from tests.chat_client import ChatClient
 from tests.scripted import model as scripted_model
@@ -32,10 +33,8 @@ async def durable_first_token_existing(
     api_url: str, token: str, turns: int, remember: str | None = None
 ) -> list[float]:
     """`remember`: a fact the user tells first, so every timed turn recalls memories before the model runs."""
-    async with httpx.AsyncClient(
-        base_url=api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
-    ) as http:
-        session_id = (await http.post('/sessions', json={})).json()['session_id']
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        session_id = await create_session(http, token)
     client = await ChatClient(api_url, session_id, token).connect()
     await client.wait_for(lambda: client.of_type('SNAPSHOT'))
     # The first turn loads the workflow into the worker cache.

@@ -18,6 +18,7 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import percentile
 from tests.chat_client import ChatClient
@@ -61,10 +62,8 @@ async def _turn_marks(
 
 async def run(stack: Stack, turns: int, prompt: str = PROMPT, whole_turn: bool = False) -> dict[str, float]:
     token = stack.token('timeline')
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
-    ) as http:
-        session_id = (await http.post('/sessions', json={})).json()['session_id']
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        session_id = await create_session(http, token)
     temporal = await Client.connect(stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'], plugins=[PydanticAIPlugin()])
     handle = temporal.get_workflow_handle(f'chat-{session_id}')
     chat = await ChatClient(stack.api_url, session_id, token).connect()

@@ -16,6 +16,7 @@ import httpx
 from pydantic_ai import Agent, RunContext
 from pydantic_ai.messages import AgentStreamEvent
 
+from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import summary
 from durable_chat.settings import Settings
@@ -56,10 +57,8 @@ async def plain_tool_turns(turns: int) -> list[float]:
 
 async def durable_tool_turns(stack: Stack, turns: int) -> list[float]:
     token = stack.token('bench-tools')
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=30, headers={'Authorization': f'Bearer {token}'}
-    ) as http:
-        session_id = (await http.post('/sessions', json={})).json()['session_id']
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        session_id = await create_session(http, token)
     client = await ChatClient(stack.api_url, session_id, token).connect()
     await client.send('warm-up', 'hello')
     await client.wait_for(lambda: client.finished(1))
