@@ -35,7 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = await connect(settings)
         app.state.owners = SessionOwners(app.state.temporal)
         # No socket timeout: websockets block in XREAD for longer than redis-py's 5 s default (P2).
-        app.state.redis = aioredis.Redis.from_url(settings.redis_target, socket_timeout=None)
+        app.state.redis = aioredis.Redis.from_url(
+            settings.redis_target, socket_timeout=None, max_connections=settings.api_redis_connections
+        )
         try:
             yield
         finally:

@@ -33,6 +33,7 @@ router = APIRouter()
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY = 4429
+CLOSE_TRY_AGAIN_LATER = 1013
 XREAD_BLOCK_MS = 15_000
 REDIS_RETRY_SECONDS = 0.5
 
@@ -88,6 +89,12 @@ async def _serve(socket: _Socket, user: Principal, session_id: str, after: str |
     except SessionNotFound:
         await socket.error(f'no session {session_id}', status=404)
         await socket.ws.close(CLOSE_NOT_FOUND, 'no such session')
+        return
+    except aioredis.RedisError as error:
+        # Without the stream there is no live tail to join the snapshot to: the client comes back.
+        log.warning('websocket for %s refused: Redis unavailable (%s)', session_id, error)
+        await socket.error('the live stream is unavailable; reconnect shortly', status=503)
+        await socket.ws.close(CLOSE_TRY_AGAIN_LATER, 'stream unavailable')
         return
     forwarder = asyncio.create_task(_forward(socket, redis, session_id, start_id))
     WEBSOCKETS.inc()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     redis_port: int = 6379
     stream_maxlen: int = 5000
     """Entries kept per session stream: a replayable tail, never the store."""
+    api_redis_connections: int = 5000
+    """The API's Redis pool: every open websocket holds one connection in its blocking XREAD (redis-py's
+    default of 100 would cap an API at ~100 websockets); Valkey/Redis accept 10,000 clients by default."""
 
     # The chat model: `offline` is the built-in assistant; any pydantic-ai model string works,
     # e.g. `openai:gpt-4o`; `import:package.module:attribute` names a Model object in code.
