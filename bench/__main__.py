@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import capacity, continue_as_new, crash_recovery, fanout, first_token, tool_turn
-from bench.load import redis_query
 from bench.stack import Stack
 
 RESULTS = Path(__file__).parent / 'results'
@@ -54,7 +53,7 @@ async def main(args: argparse.Namespace) -> None:
     details: dict[str, Any] = {}
     if args.capacity_steps:
         steps = [int(step) for step in args.capacity_steps.split(',')]
-        capacity_stack = Stack(redis_query=redis_query(1000)).start()
+        capacity_stack = Stack().start()
         try:
             results['capacity'] = await capacity.run(capacity_stack, steps, args.active, 5, details)
         finally:

@@ -25,7 +25,6 @@ import httpx
 from temporalio.worker import Worker
 
 from bench.chatter import Chatter, Tally, create_session
-from bench.load import redis_query
 from bench.resources import cpu_seconds, rss_mib
 from bench.stack import Stack
 from bench.stats import summary
@@ -184,7 +183,7 @@ async def run(
 async def main(args: argparse.Namespace) -> None:
     steps = [int(s) for s in args.steps.split(',')]
     details: dict[str, Any] = {}
-    stack = Stack(redis_query=redis_query(args.redis_max_connections)).start()
+    stack = Stack().start()
     started = time.monotonic()
     try:
         results = await run(stack, steps, args.active, args.turns, details)
@@ -230,8 +229,5 @@ if __name__ == '__main__':
     parser.add_argument('--active', type=int, default=100, help='concurrent active sessions')
     parser.add_argument(
         '--turns', type=int, default=5, help='turns per active session (after a warm-up turn)'
-    )
-    parser.add_argument(
-        '--redis-max-connections', type=int, default=1000, help='see python -m bench.load --help'
     )
     asyncio.run(main(parser.parse_args()))

@@ -192,12 +192,8 @@ def markdown(report: dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
-def redis_query(max_connections: int) -> str:
-    return f'max_connections={max_connections}' if max_connections else ''
-
-
 async def main(args: argparse.Namespace) -> None:
-    stack = Stack(redis_query=redis_query(args.redis_max_connections)).start()
+    stack = Stack().start()
     try:
         for _ in range(args.chat_workers - 1):
             stack.start_worker()
@@ -211,7 +207,6 @@ async def main(args: argparse.Namespace) -> None:
         )
     finally:
         stack.stop()
-    report['settings']['redis_max_connections'] = args.redis_max_connections or 'redis-py default (100)'
     report['meta'] = {'when': datetime.now(UTC).isoformat(), 'machine': platform.platform()}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f'{args.output}.json').write_text(json.dumps(report, indent=2))
@@ -229,12 +224,6 @@ if __name__ == '__main__':
         '--think-seconds', type=float, default=30, help='mean pause between a reply and the next message'
     )
     parser.add_argument('--chat-workers', type=int, default=1)
-    parser.add_argument(
-        '--redis-max-connections',
-        type=int,
-        default=1000,
-        help="each process's Redis pool; 0 runs redis-py's default of 100, which each websocket's blocking XREAD exhausts",
-    )
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--output', default='load', help='results file name under bench/results/')
     asyncio.run(main(parser.parse_args()))

@@ -23,7 +23,6 @@ class Stack:
     small_limits_api: str = ''
     pids: dict[str, int] = field(default_factory=dict[str, int])
     """The stack's own processes by role (chat workers are in `workers`), for resource sampling."""
-    redis_query: str = ''
     """Options every process's Redis URL carries, e.g. `max_connections=1000` (redis-py reads them)."""
     _stops: list = field(default_factory=list)
 
@@ -36,7 +35,7 @@ class Stack:
         self._stops.append(valkey.stop)
         self.env = {
             'DURABLE_CHAT_TEMPORAL_ADDRESS': f'127.0.0.1:{temporal_port}',
-            'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{redis_port}/0?{self.redis_query}'.rstrip('?'),
+            'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{redis_port}/0',
             'DURABLE_CHAT_MODEL': model,
             'DURABLE_CHAT_DATA_DIR': str(self.folder),
             'DURABLE_CHAT_SECRET_KEY': BENCH_SECRET,
