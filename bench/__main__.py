@@ -65,7 +65,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     markdown = table(results)
     if details:
-        markdown += '\n\n' + json.dumps(details, indent=2)
+        markdown += '\n\n' + capacity.steps_table(details)
     (RESULTS / 'latest.md').write_text(markdown + '\n')
     print(markdown)
 

@@ -180,6 +180,23 @@ async def run(
     return results
 
 
+def steps_table(details: dict[str, Any]) -> str:
+    """The idle-session steps: creation rate and each process's RSS once the worker is quiet."""
+    lines = [
+        f'cache: {details["max_cached_workflows"]} ({details.get("source", "")}); '
+        f'~{details["kib_per_cached_session"]} KiB per cached session',
+        '',
+        '| sessions | create s | sessions/s | settle s | chat worker MiB | API MiB | Temporal MiB |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+    ]
+    lines += [
+        f'| {r["sessions"]} | {r["create_seconds"]} | {r["sessions_per_s"]} | {r["settle_seconds"]} '
+        f'| {r["chat_worker_rss_mib"]} | {r["api_rss_mib"]} | {r["temporal_rss_mib"]} |'
+        for r in details['steps']
+    ]
+    return '\n'.join(lines)
+
+
 async def main(args: argparse.Namespace) -> None:
     steps = [int(s) for s in args.steps.split(',')]
     details: dict[str, Any] = {}
@@ -207,16 +224,7 @@ async def main(args: argparse.Namespace) -> None:
         '',
         f'active: {active["sessions"]} sessions, {active["turns_per_s"]} turns/s, errors: {active["errors"] or "none"}',
         '',
-        f'cache: {details["max_cached_workflows"]} ({details.get("source", "")}); '
-        f'~{details["kib_per_cached_session"]} KiB per cached session',
-        '',
-        '| sessions | create s | sessions/s | settle s | chat worker MiB | API MiB | Temporal MiB |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
-    ]
-    lines += [
-        f'| {r["sessions"]} | {r["create_seconds"]} | {r["sessions_per_s"]} | {r["settle_seconds"]} '
-        f'| {r["chat_worker_rss_mib"]} | {r["api_rss_mib"]} | {r["temporal_rss_mib"]} |'
-        for r in details['steps']
+        steps_table(details),
     ]
     text = '\n'.join(lines)
     (RESULTS / 'capacity.md').write_text(text + '\n')
