@@ -124,6 +124,7 @@ async def create_session(
             keep_turns=settings.session_keep_turns,
             max_run_events=settings.session_max_run_events,
             max_run_bytes=settings.session_max_run_bytes,
+            max_run_growth_bytes=settings.session_max_run_growth_bytes,
         ),
     )
     await client.start_workflow(

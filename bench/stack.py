@@ -23,7 +23,6 @@ class Stack:
     small_limits_api: str = ''
     pids: dict[str, int] = field(default_factory=dict[str, int])
     """The stack's own processes by role (chat workers are in `workers`), for resource sampling."""
-    """Options every process's Redis URL carries, e.g. `max_connections=1000` (redis-py reads them)."""
     _stops: list = field(default_factory=list)
 
     def start(self, model: str = 'import:tests.scripted:model') -> Stack:

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     task_queue: str = 'chat'
     worker_roles: str = 'chat,memory'
     """What `durable-chat worker` serves: `chat` (sessions), `memory` (owns Qdrant), or both."""
+    max_cached_sessions: int = Field(default=1000, ge=1)
+    """Sessions a chat worker keeps in memory between turns (Temporal's workflow cache); an evicted
+    one replays its run's history on its next message. Each holds ~0.1 MiB idle and, chatting, up to
+    about `session_max_run_growth_bytes` more."""
 
     # Redis: unset means `durable-chat up` starts an embedded Valkey.
     redis_url: str | None = None
@@ -61,6 +65,8 @@ class Settings(BaseSettings):
     session_keep_turns: int = Field(default=50, ge=1)
     session_max_run_events: int = Field(default=10_000, ge=100, le=40_000)
     session_max_run_bytes: int = Field(default=10_000_000, ge=100_000, le=40_000_000)
+    session_max_run_growth_bytes: int = Field(default=512_000, ge=50_000, le=40_000_000)
+    """A worker holds about this much per cached active session (DESIGN 8, README "Capacity")."""
 
     # Observability: off unless set.
     metrics_port: int | None = None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 from temporalio.client import Client
 
 from tests.chat_client import ChatClient
-from tests.conftest import token_for
+from tests.conftest import Workers, token_for
+from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 from workflows.shared import workflow_id
 
@@ -103,3 +107,53 @@ async def test_no_payload_nears_the_limit_whatever_users_send(
                 if event.HasField(field):
                     largest = max(largest, sum(len(p.data) for p in getattr(event, field).input.payloads))
     assert largest < limit // 2, largest
+
+
+RUN_GROWTH_BYTES = 50_000
+
+
+@pytest.fixture(scope='module')
+def growth_limited_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
+    """An API whose sessions roll over once a run's history grows past RUN_GROWTH_BYTES (and on no
+    other budget: the event count and the model history stay far from theirs)."""
+    workers.ensure_one()
+    port = free_port()
+    env = {
+        **service_env,
+        'DURABLE_CHAT_PORT': str(port),
+        'DURABLE_CHAT_SESSION_MAX_RUN_GROWTH_BYTES': str(RUN_GROWTH_BYTES),
+    }
+    process: Process = durable_chat('api', env).start()
+    wait_for_port(port)
+    yield f'http://127.0.0.1:{port}'
+    process.stop()
+
+
+async def test_a_run_ends_once_its_model_inputs_pass_the_growth_budget(
+    growth_limited_api: str, temporal_client: Client
+) -> None:
+    """A worker keeps a cached run's activity inputs in memory, and each model call carries the
+    whole history: the session must move to a new run once they add up, and chat on unchanged."""
+    headers = {'Authorization': f'Bearer {token_for("ivy")}'}
+    async with httpx.AsyncClient(base_url=growth_limited_api, timeout=60, headers=headers) as http:
+        session_id = (await http.post('/sessions', json={})).json()['session_id']
+        client = await ChatClient(growth_limited_api, session_id, token_for('ivy')).connect()
+        texts = [f'message {i} ' + 'word ' * 300 for i in range(1, 13)]
+        for turn, text in enumerate(texts, start=1):
+            await client.send(f'g-{turn}', text)
+            await client.wait_for(lambda t=turn: client.finished(t), timeout=60)
+            assert client.streamed_text(turn) == expected_reply(text)
+        history = (await http.get(f'/sessions/{session_id}/history')).json()['turns']
+        assert [t['reply'] for t in history] == [expected_reply(text) for text in texts]
+        await client.disconnect()
+
+    runs = await run_histories(temporal_client, session_id)
+    assert len(runs) >= 3
+    for events in runs:
+        inputs = [
+            sum(len(p.data) for p in e.activity_task_scheduled_event_attributes.input.payloads)
+            for e in events
+            if e.HasField('activity_task_scheduled_event_attributes')
+        ]
+        # The run ended at the first turn that took it over the budget, not later.
+        assert sum(inputs) - max(inputs, default=0) <= RUN_GROWTH_BYTES, inputs

@@ -105,6 +105,8 @@ class ChatSession(PydanticAIWorkflow):
         self._turn_task: asyncio.Task[None] | None = None
         self._running: Turn | None = None
         self._interrupt: InterruptRequest | None = None
+        # The start input (the carried-over state) is in the history too; only growth is bounded.
+        self._run_start_bytes = workflow.info().get_current_history_size()
 
     @workflow.run
     async def run(self, start: SessionStart) -> None:
@@ -121,7 +123,7 @@ class ChatSession(PydanticAIWorkflow):
                 self._seen = set(self.state.seen_message_ids)
                 if self._next_queued() is None:
                     self._set_status('idle')
-                if should_continue_as_new(self.state):
+                if should_continue_as_new(self.state, self._run_start_bytes):
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(SessionStart(state=self.state))
         except asyncio.CancelledError:

@@ -94,10 +94,21 @@ async def compact_history(state: SessionState) -> bool:
     return True
 
 
-def should_continue_as_new(state: SessionState) -> bool:
+BOUNDED_RUN_GROWTH_PATCH = 'bounded-run-growth'
+
+
+def should_continue_as_new(state: SessionState, run_start_bytes: int) -> bool:
     info = workflow.info()
+    size = info.get_current_history_size()
     return (
         info.is_continue_as_new_suggested()
         or info.get_current_history_length() > state.limits.max_run_events
-        or info.get_current_history_size() > state.limits.max_run_bytes
+        or size > state.limits.max_run_bytes
+        # Not mid-burst: a full queue would swell the next run's input (one waiting message, a user
+        # typing on, is fine). The patch is checked last, so only the runs it ends write its marker.
+        or (
+            size - run_start_bytes > state.limits.max_run_growth_bytes
+            and sum(t.status == 'queued' for t in state.turns) <= 1
+            and workflow.patched(BOUNDED_RUN_GROWTH_PATCH)
+        )
     )

@@ -89,6 +89,7 @@ def chat_worker(client: Client, settings: Settings) -> Worker:
         task_queue=settings.task_queue,
         workflows=[ChatSession],
         activities=[publish_turn_event, *HINT_ACTIVITIES],
+        max_cached_workflows=settings.max_cached_sessions,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
