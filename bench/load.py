@@ -1,7 +1,9 @@
-"""`python -m bench.load [--sessions 200] [--soak-minutes 10] [--think-seconds 30] [--seed S]`: load and soak.
+"""`python -m bench.load [--sessions 200] [--warmup-turns 20] [--soak-minutes 10] [--think-seconds 30]`: load and soak.
 
 Many concurrent websocket sessions (one user each, so per-user limits never bind) chat through the
-real API with the scripted model: send, wait for the whole reply, think, repeat. Reports throughput
+real API with the scripted model: send, wait for the whole reply, think, repeat. A warm-up first
+chats every session past its first continue-as-new (a cached run holds its history in the worker
+until then), so the soak measures the steady state, not sessions filling up. Reports throughput
 (turns/s, tokens/s), time to first token, errors by kind, and each process's RSS (with children) and
 CPU every minute with a least-squares RSS slope over the soak's second half.
 Writes bench/results/load.{json,md}.
@@ -69,6 +71,32 @@ async def user_loop(chatter: Chatter, rng: random.Random, think: float, deadline
         await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
 
+async def warm_up(chatters: list[Chatter], turns: int, seed: int) -> dict[str, Any]:
+    """Every session chats `turns` turns back to back, into a tally of its own."""
+    tally = Tally()
+    started = time.monotonic()
+    real = [c.tally for c in chatters]
+
+    async def one(index: int, chatter: Chatter) -> None:
+        rng = random.Random(f'{seed}-warm-{index}')
+        for _ in range(turns):
+            await chatter.chat(prompt(rng))
+
+    for chatter in chatters:
+        chatter.tally = tally
+    try:
+        await asyncio.gather(*(one(i, c) for i, c in enumerate(chatters)))
+    finally:
+        for chatter, kept in zip(chatters, real, strict=True):
+            chatter.tally = kept
+    return {
+        'turns_per_session': turns,
+        'seconds': round(time.monotonic() - started, 1),
+        'turns': len(tally.turns_done),
+        'errors': dict(tally.errors),
+    }
+
+
 async def sample_every_minute(sampler: Sampler, stop: asyncio.Event) -> None:
     while True:
         try:
@@ -108,13 +136,17 @@ def memory_verdict(samples: list[dict[str, Any]]) -> dict[str, dict[str, float |
 
 
 async def soak(
-    stack: Stack, sessions: int, users: int, minutes: float, think: float, seed: int
+    stack: Stack, sessions: int, users: int, minutes: float, think: float, seed: int, warmup_turns: int
 ) -> dict[str, Any]:
     tally = Tally()
     setup_started = time.monotonic()
     chatters, created = await open_sessions(stack, sessions, users, tally)
     setup_seconds = time.monotonic() - setup_started
-    print(f'{sessions} sessions open in {setup_seconds:.1f} s; soaking {minutes} min', flush=True)
+    print(
+        f'{sessions} sessions open in {setup_seconds:.1f} s; warming up {warmup_turns} turns each', flush=True
+    )
+    warmed = await warm_up(chatters, warmup_turns, seed)
+    print(f'warm-up: {warmed}; soaking {minutes} min', flush=True)
     sampler = Sampler(stack)
     sampler.sample()
     started = time.monotonic()
@@ -144,6 +176,7 @@ async def soak(
             'chat_workers': len(stack.workers),
         },
         'setup': {'seconds': round(setup_seconds, 1), 'create_session': summary(created)},
+        'warm_up': warmed,
         'throughput': {
             'turns': len(done),
             'turns_per_s': round(len(done) / elapsed, 2),
@@ -164,6 +197,7 @@ def markdown(report: dict[str, Any]) -> str:
         f'Load: {s["sessions"]} sessions, {s["users"]} users, think {s["think_seconds"]} s, '
         f'{s["soak_minutes"]} min, {s["chat_workers"]} chat worker(s)',
         '',
+        f'- warm-up before the soak: {report["warm_up"]}',
         f'- throughput: {t["turns_per_s"]} turns/s, {t["tokens_per_s"]} tokens/s ({t["turns"]} turns)',
         f'- first token: p50 {f["p50_ms"]} ms, p95 {f["p95_ms"]} ms (n={f["n"]})',
         f'- errors: {report["errors"] or "none"}',
@@ -204,6 +238,7 @@ async def main(args: argparse.Namespace) -> None:
             args.soak_minutes,
             args.think_seconds,
             args.seed,
+            args.warmup_turns,
         )
     finally:
         stack.stop()
@@ -219,6 +254,9 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(prog='python -m bench.load')
     parser.add_argument('--sessions', type=int, default=200)
     parser.add_argument('--users', type=int, default=0, help='distinct users (default: one per session)')
+    parser.add_argument(
+        '--warmup-turns', type=int, default=20, help='turns each session chats before the soak (0: none)'
+    )
     parser.add_argument('--soak-minutes', type=float, default=10)
     parser.add_argument(
         '--think-seconds', type=float, default=30, help='mean pause between a reply and the next message'

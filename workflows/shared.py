@@ -96,7 +96,7 @@ class SessionLimits:
     """Continue as new past this many history events (Temporal's hard limit is 51,200)."""
     max_run_bytes: int = 10_000_000
     """... or past this many history bytes (hard limit 50 MB)."""
-    max_run_growth_bytes: int = 512_000
+    max_run_growth_bytes: int = 256_000
     """... or once this run's history has grown this much since it started. A worker keeps every
     activity input of a cached run in memory until the run ends, and each model call's input is the
     whole model history (up to `history_budget_bytes`): this bounds what one cached session holds."""
