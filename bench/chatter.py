@@ -48,6 +48,7 @@ class Chatter:
         """(Re)opens the websocket; the snapshot says which turn the session is at."""
         if self.client is not None:
             await _quietly(self.client.disconnect())
+            self.client = None  # if this connect fails, the next turn connects again, not on a closed socket
         client = await ChatClient(self.api_url, self.session_id, self.token).connect()
         snapshot = await client.wait_for(lambda: client.of_type('SNAPSHOT'), timeout=FIRST_TOKEN_TIMEOUT)
         turns = snapshot[-1]['session']['turns']

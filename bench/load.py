@@ -71,16 +71,22 @@ async def user_loop(chatter: Chatter, rng: random.Random, think: float, deadline
         await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
 
+WARMUP_CONCURRENCY = 10
+"""Sessions warming up at once: enough to keep the worker busy, few enough that none times out."""
+
+
 async def warm_up(chatters: list[Chatter], turns: int, seed: int) -> dict[str, Any]:
     """Every session chats `turns` turns back to back, into a tally of its own."""
     tally = Tally()
     started = time.monotonic()
     real = [c.tally for c in chatters]
+    gate = asyncio.Semaphore(WARMUP_CONCURRENCY)
 
     async def one(index: int, chatter: Chatter) -> None:
         rng = random.Random(f'{seed}-warm-{index}')
-        for _ in range(turns):
-            await chatter.chat(prompt(rng))
+        async with gate:
+            for _ in range(turns):
+                await chatter.chat(prompt(rng))
 
     for chatter in chatters:
         chatter.tally = tally
