@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     session_max_run_events: int = Field(default=10_000, ge=100, le=40_000)
     session_max_run_bytes: int = Field(default=10_000_000, ge=100_000, le=40_000_000)
     session_max_run_growth_bytes: int = Field(default=256_000, ge=50_000, le=40_000_000)
-    """A worker holds about this much per cached active session (DESIGN 8, README "Capacity")."""
+    """A worker holds about this much per cached chatting session (README, "Continue-as-new")."""
 
     # Observability: off unless set.
     metrics_port: int | None = None
