@@ -67,6 +67,14 @@ async def post_message(http: httpx.AsyncClient, session_id: str, message_id: str
     return await http.post(f'/sessions/{session_id}/messages', json={'id': message_id, 'text': message_id})
 
 
+async def session_with_burst_spent(http: httpx.AsyncClient) -> str:
+    """A new session whose user has just sent a whole burst of messages (m0, m1, ...), all accepted."""
+    session_id = (await http.post('/sessions', json={})).json()['session_id']
+    for i in range(MESSAGE_BURST):
+        assert (await post_message(http, session_id, f'm{i}')).status_code == 202
+    return session_id
+
+
 def assert_limited(response: httpx.Response, what: str) -> None:
     assert response.status_code == 429, response.text
     assert response.json()['detail'].startswith(f'too many {what}: at most 1 a minute')
@@ -90,9 +98,7 @@ async def test_messages_over_the_limit_get_429_with_a_reason_and_are_not_sent(
     tiny_apis: list[Process],
 ) -> None:
     async with signed_in(tiny_apis[0], new_user()) as http:
-        session_id = (await http.post('/sessions', json={})).json()['session_id']
-        for i in range(MESSAGE_BURST):
-            assert (await post_message(http, session_id, f'm{i}')).status_code == 202
+        session_id = await session_with_burst_spent(http)
         assert_limited(await post_message(http, session_id, 'over'), 'messages')
         turns = await turns_when_done(http, session_id, MESSAGE_BURST)
     assert [t['user_text'] for t in turns] == ['m0', 'm1', 'm2']
@@ -102,9 +108,7 @@ async def test_session_creation_over_the_limit_gets_429_and_creates_nothing(
     tiny_apis: list[Process],
 ) -> None:
     async with signed_in(tiny_apis[0], new_user()) as http:
-        session_id = (await http.post('/sessions', json={})).json()['session_id']
-        for i in range(MESSAGE_BURST):
-            assert (await post_message(http, session_id, f'm{i}')).status_code == 202
+        session_id = await session_with_burst_spent(http)
         # A create with a first message counts both; the messages are spent, so neither is counted.
         with_message = await http.post('/sessions', json={'message': {'id': 'first', 'text': 'hi'}})
         assert_limited(with_message, 'messages')
@@ -240,9 +244,7 @@ async def test_a_killed_apis_websocket_slots_expire(
 async def test_limits_fail_open_while_redis_is_down(tiny_apis: list[Process], valkey: ValkeyServer) -> None:
     api = tiny_apis[0]
     async with signed_in(api, new_user()) as http:
-        session_id = (await http.post('/sessions', json={})).json()['session_id']
-        for i in range(MESSAGE_BURST):
-            assert (await post_message(http, session_id, f'm{i}')).status_code == 202
+        session_id = await session_with_burst_spent(http)
         assert_limited(await post_message(http, session_id, 'over'), 'messages')
         await turns_when_done(http, session_id, MESSAGE_BURST)
         valkey.stop()
