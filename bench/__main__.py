@@ -10,11 +10,21 @@ import argparse
 import asyncio
 import json
 import platform
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, continue_as_new, crash_recovery, fanout, first_token, tool_turn
+from bench import (
+    capacity,
+    continue_as_new,
+    crash_recovery,
+    fanout,
+    first_token,
+    memory_search,
+    remember_turn,
+    tool_turn,
+)
 from bench.stack import Stack
 
 RESULTS = Path(__file__).parent / 'results'
@@ -36,22 +46,32 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return '\n\n'.join(tables)
 
 
+def scenarios(stack: Stack, args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """Each scenario of the run on the shared stack, by its name in the results."""
+    return {
+        'first token': lambda: first_token.run(
+            stack.api_url, stack.token(), stack.token('bench-recalling'), args.turns
+        ),
+        'one-tool turn (sent -> finished)': lambda: tool_turn.run(stack, max(args.turns // 4, 20)),
+        'remember turn (sent -> finished)': lambda: remember_turn.run(stack, max(args.turns // 4, 20)),
+        'memory search (GET /memories?q=)': lambda: memory_search.run(stack, max(args.turns // 2, 50)),
+        'fan-out, one session': lambda: fanout.run(stack, args.tokens),
+        'continue-as-new': lambda: continue_as_new.run(stack, max(args.turns // 2, 30)),
+        'crash recovery': lambda: crash_recovery.run(stack, args.crashes),
+    }
+
+
 async def main(args: argparse.Namespace) -> None:
     stack = Stack().start()
+    results: dict[str, Any] = {}
     try:
-        results: dict[str, Any] = {
-            'first token': await first_token.run(
-                stack.api_url, stack.token(), stack.token('bench-recalling'), args.turns
-            ),
-            'one-tool turn (sent -> finished)': await tool_turn.run(stack, max(args.turns // 4, 20)),
-            'fan-out, one session': await fanout.run(stack, args.tokens),
-            'continue-as-new': await continue_as_new.run(stack, max(args.turns // 2, 30)),
-            'crash recovery': await crash_recovery.run(stack, args.crashes),
-        }
+        for name, scenario in scenarios(stack, args).items():
+            if args.only is None or any(word in name for word in args.only.split(',')):
+                results[name] = await scenario()
     finally:
         stack.stop()
     details: dict[str, Any] = {}
-    if args.capacity_steps:
+    if args.capacity_steps and (args.only is None or 'capacity' in args.only):
         steps = [int(step) for step in args.capacity_steps.split(',')]
         capacity_stack = Stack().start()
         try:
@@ -76,6 +96,10 @@ if __name__ == '__main__':
     parser.add_argument('--crashes', type=int, default=5)
     parser.add_argument('--tokens', type=int, default=5000, help='tokens per fan-out reply')
     parser.add_argument('--active', type=int, default=100, help='concurrent active sessions (capacity)')
+    parser.add_argument(
+        '--only',
+        help="comma-separated words: run only the scenarios whose name holds one (e.g. 'remember,search')",
+    )
     parser.add_argument(
         '--capacity-steps', default='1000,2500,5000,10000', help="idle session counts; '' skips capacity"
     )
