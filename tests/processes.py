@@ -30,13 +30,14 @@ class Process:
     popen: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list[str])
     url: str = ''
+    cwd: Path = ROOT
     _seen: threading.Condition = field(default_factory=threading.Condition)
 
     def start(self) -> Process:
         self.output.clear()
         self.popen = subprocess.Popen(
             self.command,
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
