@@ -1,17 +1,21 @@
 """Where a turn's first-token time goes: client timestamps beside the session's Temporal history.
 
-`python -m bench.timeline [--turns N]` runs N turns in one session, then splits each turn's
-"message sent -> first token" into the gaps between its history events (signal, workflow tasks,
-activities), p50 over the turns. The client and the dev server share this machine's clock.
+`python -m bench.timeline [--turns N] [--whole-turn]` runs N turns in one session, then splits each
+turn's "message sent -> first token" (or -> RUN_FINISHED) into the gaps between its history events
+(every run's: a session continues as new). It reports the p50 over the turns of the time per kind
+of gap (workflow tasks queued or running, each activity queued or running, ...), then of each step
+of the commonest event sequence. The client and the dev server share this machine's clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 from collections import defaultdict
 from datetime import UTC
+from typing import Any
 
 import httpx
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
@@ -27,11 +31,51 @@ from workflows.shared import QUERY_SNAPSHOT, Snapshot
 PROMPT = 'where does the time go'
 
 
-def _label(event) -> str:
-    name = EventType.Name(event.event_type).removeprefix('EVENT_TYPE_').lower()
-    if event.HasField('activity_task_scheduled_event_attributes'):
-        name += ':' + event.activity_task_scheduled_event_attributes.activity_type.name.split('__')[-1]
-    return name
+def _labels(events: list[Any]) -> list[str]:
+    """Each event's type, with the activity's name on its scheduled, started and completed events."""
+    names: dict[int, str] = {}
+    labels = []
+    for event in events:
+        label = EventType.Name(event.event_type).removeprefix('EVENT_TYPE_').lower()
+        if event.HasField('activity_task_scheduled_event_attributes'):
+            names[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name.split(
+                '__'
+            )[-1]
+        for field in ('activity_task_started_event_attributes', 'activity_task_completed_event_attributes'):
+            if event.HasField(field):
+                label += ':' + names.get(getattr(event, field).scheduled_event_id, '?')
+        if event.HasField('activity_task_scheduled_event_attributes'):
+            label += ':' + names[event.event_id]
+        labels.append(label)
+    return labels
+
+
+def _kind(previous: str, label: str) -> str:
+    """What a gap between two history events is spent on."""
+    if previous == 'client sent':
+        return 'signal (sent -> signaled)'
+    if label.endswith('at client'):
+        return 'last event -> at the client'
+    if previous == 'workflow_task_scheduled' and label == 'workflow_task_started':
+        return 'workflow tasks, queued'
+    if previous == 'workflow_task_started' and label == 'workflow_task_completed':
+        return 'workflow tasks, running (with their local activities)'
+    if previous.startswith('activity_task_scheduled:') and label.startswith('activity_task_started:'):
+        return f'activity {label.split(":", 1)[1]}, queued'
+    if previous.startswith('activity_task_started:') and label.startswith('activity_task_completed:'):
+        return f'activity {label.split(":", 1)[1]}, running'
+    return 'between events'
+
+
+async def _history(temporal: Client, workflow_id: str) -> list[tuple[float, str]]:
+    """(time, label) of every event of every run of the workflow (a session continues as new)."""
+    timed: list[tuple[float, str]] = []
+    async for execution in temporal.list_workflows(f'WorkflowId = "{workflow_id}"'):
+        handle = temporal.get_workflow_handle(workflow_id, run_id=execution.run_id)
+        events = (await handle.fetch_history()).events
+        times = [e.event_time.ToDatetime(tzinfo=UTC).timestamp() for e in events]
+        timed += zip(times, _labels(events), strict=True)
+    return sorted(timed)
 
 
 async def _idle(handle: WorkflowHandle) -> None:
@@ -72,19 +116,42 @@ async def run(stack: Stack, turns: int, prompt: str = PROMPT, whole_turn: bool =
     marks = await _turn_marks(chat, handle, turns, prompt, whole_turn)
     await chat.disconnect()
 
-    history = await handle.fetch_history()
-    events = sorted((e.event_time.ToDatetime(tzinfo=UTC).timestamp(), _label(e)) for e in history.events)
-    gaps: dict[str, list[float]] = defaultdict(list)
-    for sent, first_token in marks:
-        previous, previous_label = sent, 'client sent'
-        window = [(at, label) for at, label in events if sent <= at <= first_token]
-        for step, (at, label) in enumerate(window, start=1):
-            gaps[f'{step}. {previous_label} -> {label}'].append(at - previous)
-            previous, previous_label = at, label
-        end = 'turn finished' if whole_turn else 'first token'
-        gaps[f'{len(window) + 1}. {previous_label} -> {end} at client'].append(first_token - previous)
-        gaps['total'].append(first_token - sent)
-    return {gap: round(percentile(samples, 0.5) * 1000, 1) for gap, samples in gaps.items()}
+    events = await _history(temporal, handle.id)
+    return split(events, marks, whole_turn)
+
+
+def split(
+    events: list[tuple[float, str]], marks: list[tuple[float, float]], whole_turn: bool
+) -> dict[str, float]:
+    """p50 over the turns of the time per kind of gap, then of each step of the commonest event sequence."""
+    end = 'turn finished' if whole_turn else 'first token'
+    kinds: dict[str, list[float]] = defaultdict(list)
+    shapes: dict[tuple[str, ...], list[list[float]]] = defaultdict(list)
+    for sent, done in marks:
+        window = (
+            [(sent, 'client sent')]
+            + [e for e in events if sent <= e[0] <= done]
+            + [(done, f'{end} at client')]
+        )
+        per_kind: dict[str, float] = defaultdict(float)
+        steps = []
+        for (before, previous), (at, label) in itertools.pairwise(window):
+            per_kind[_kind(previous, label)] += at - before
+            steps.append(f'{previous} -> {label}')
+        for kind, spent in per_kind.items():
+            kinds[kind].append(spent)
+        kinds['total'].append(done - sent)
+        shapes[tuple(steps)].append([at - before for (before, _), (at, _) in itertools.pairwise(window)])
+    result = {
+        f'by kind: {kind}': round(percentile(spent + [0.0] * (len(marks) - len(spent)), 0.5) * 1000, 1)
+        for kind, spent in sorted(kinds.items(), key=lambda item: -sum(item[1]))
+    }
+    shape, turns = max(shapes.items(), key=lambda item: len(item[1]))
+    for index, step in enumerate(shape):
+        result[f'{index + 1}. {step} ({len(turns)}/{len(marks)} turns)'] = round(
+            percentile([t[index] for t in turns], 0.5) * 1000, 1
+        )
+    return result
 
 
 async def main(turns: int, prompt: str, whole_turn: bool) -> None:
