@@ -1,24 +1,60 @@
-"""Reaching memory from the API: the MemoryOperation workflow on the memory task queue.
+"""Reaching memory from the API, which never opens Qdrant: activities on the memory task queue.
 
-The API never opens Qdrant (local mode belongs to the memory worker, DESIGN P7).
+Reads (list, search, a transcript chunk) run as standalone activities, started by the client with
+no workflow around them: a search took a workflow start, two workflow tasks and the activity
+(~100 ms on the dev server); now it is the activity alone. A server without standalone
+activities (before Temporal 1.32, or with `activity.enableStandalone` off) answers UNIMPLEMENTED:
+the API then runs reads, like writes (forget), in the MemoryOperation workflow on the same queue.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+import weakref
+from datetime import timedelta
+from typing import Any
 
 from fastapi import HTTPException
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import ActivityFailureError, Client, WorkflowFailureError
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from durable_chat.settings import Settings
-from memory.operations import MEMORY_OPERATION_WORKFLOW, MemoryOperationRequest, MemoryOperationResult
+from memory.operations import (
+    MEMORY_OPERATION_WORKFLOW,
+    READ_TRANSCRIPT,
+    MemoryOperationRequest,
+    MemoryOperationResult,
+    TranscriptChunk,
+    TranscriptRequest,
+)
+from memory.types import LIST_MEMORIES, RECALL_MEMORIES, ListRequest, ListResult, RecallRequest, RecallResult
+
+log = logging.getLogger(__name__)
+
+READ_ACTIVITY: dict[str, Any] = {
+    # As the MemoryOperation workflow runs them (memory/workflows.py).
+    'start_to_close_timeout': timedelta(seconds=30),
+    'retry_policy': RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5),
+}
+_no_standalone: weakref.WeakSet[Client] = weakref.WeakSet()
+"""Clients whose server refused a standalone activity: they use the workflow from then on."""
 
 
 async def run_memory_operation(
     client: Client, settings: Settings, request: MemoryOperationRequest
 ) -> MemoryOperationResult:
     try:
+        if request.kind in ('list', 'search', 'transcript') and client not in _no_standalone:
+            try:
+                return await _read(client, settings, request)
+            except RPCError as error:
+                if error.status != RPCStatusCode.UNIMPLEMENTED:
+                    raise
+                _no_standalone.add(client)
+                log.info('the Temporal server has no standalone activities; memory reads run a workflow')
         return await client.execute_workflow(
             MEMORY_OPERATION_WORKFLOW,
             request,
@@ -26,10 +62,42 @@ async def run_memory_operation(
             task_queue=settings.memory_task_queue,
             result_type=MemoryOperationResult,
         )
-    except WorkflowFailureError as error:
+    except (WorkflowFailureError, ActivityFailureError) as error:
         cause = error.cause
         while cause is not None and not isinstance(cause, ApplicationError):
             cause = cause.cause
         if cause is not None and cause.type in ('InvalidMemory', 'InvalidMemoryId'):
             raise HTTPException(422, cause.message) from None
         raise
+
+
+async def _read(client: Client, settings: Settings, request: MemoryOperationRequest) -> MemoryOperationResult:
+    """The read as one standalone activity on the memory queue."""
+    user = request.user_id
+    if request.kind == 'search':
+        found = await _activity(
+            client, settings, RECALL_MEMORIES, RecallRequest(user, request.query, k=request.k), RecallResult
+        )
+        return MemoryOperationResult(memories=found.memories)
+    if request.kind == 'list':
+        listed = await _activity(client, settings, LIST_MEMORIES, ListRequest(user), ListResult)
+        return MemoryOperationResult(memories=listed.memories)
+    chunk = await _activity(
+        client,
+        settings,
+        READ_TRANSCRIPT,
+        TranscriptRequest(request.session_id, user, first_page=request.page),
+        TranscriptChunk,
+    )
+    return MemoryOperationResult(turns=chunk.turns, next_page=chunk.next_page)
+
+
+async def _activity(client: Client, settings: Settings, name: str, arg: Any, result_type: type) -> Any:
+    return await client.execute_activity(
+        name,
+        arg,
+        id=f'memory-read-{uuid.uuid4().hex}',
+        task_queue=settings.memory_task_queue,
+        result_type=result_type,
+        **READ_ACTIVITY,
+    )

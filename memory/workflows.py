@@ -1,8 +1,9 @@
-"""MemoryOperation: how the API reaches memory without opening Qdrant itself.
+"""MemoryOperation: how the API writes memory (forget) without opening Qdrant itself.
 
-Qdrant local mode belongs to one process (DESIGN P7), the memory worker. The API runs this short
-workflow on the memory task queue, which calls the memory activities there; with a Qdrant server
-the same path works for any number of memory workers.
+Qdrant local mode belongs to one process, the memory worker. The API runs this short workflow on
+the memory task queue, which calls the memory activities there; with a Qdrant server the same path
+works for any number of memory workers. Reads are standalone activities (api/memory_ops.py), and
+run here only on a server without them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A user's long-term memories: list, search, delete one, delete all. Never another user's.
 
-The API never opens Qdrant: it runs the MemoryOperation workflow on the memory task queue, served
-by the one process that owns the store (DESIGN P7).
+The API never opens Qdrant: it runs the memory activities on the memory task queue, served by the
+one process that owns the store (api/memory_ops.py).
 """
 
 from __future__ import annotations
