@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
@@ -164,27 +165,34 @@ async def snapshot(client: Client, session_id: str) -> Snapshot:
 async def list_sessions(
     client: Client, user_id: str | None = None, status: str | None = None, limit: int = 200
 ) -> list[SessionSummary]:
-    query = 'WorkflowType = "ChatSession"'
+    """One row per session, from its current run: visibility lists every run, and a run that
+    continued as new is neither the session's state nor a closed session."""
+    query = 'WorkflowType = "ChatSession" AND ExecutionStatus != "ContinuedAsNew"'
     if user_id is not None:
         query += f' AND ChatUser = "{_quote(user_id)}"'
     if status == 'closed':
         query += ' AND ExecutionStatus != "Running"'
     elif status is not None:
         query += f' AND ExecutionStatus = "Running" AND ChatStatus = "{_quote(status)}"'
-    sessions: list[SessionSummary] = []
+    current: dict[str, WorkflowExecution] = {}
     async for execution in client.list_workflows(query, limit=limit):
-        attributes = execution.typed_search_attributes
-        running = execution.status == WorkflowExecutionStatus.RUNNING
-        sessions.append(
-            SessionSummary(
-                session_id=execution.id.removeprefix('chat-'),
-                user_id=attributes.get(SA_USER) or '',
-                title=attributes.get(SA_TITLE) or '',
-                status=(attributes.get(SA_STATUS) or 'idle') if running else 'closed',
-                started_at=execution.start_time,
-            )
-        )
-    return sessions
+        # Mid continue-as-new, visibility may briefly show the old run still running beside the new.
+        seen = current.get(execution.id)
+        if seen is None or execution.start_time > seen.start_time:
+            current[execution.id] = execution
+    return [_summary(execution) for execution in current.values()]
+
+
+def _summary(execution: WorkflowExecution) -> SessionSummary:
+    attributes = execution.typed_search_attributes
+    running = execution.status == WorkflowExecutionStatus.RUNNING
+    return SessionSummary(
+        session_id=execution.id.removeprefix('chat-'),
+        user_id=attributes.get(SA_USER) or '',
+        title=attributes.get(SA_TITLE) or '',
+        status=(attributes.get(SA_STATUS) or 'idle') if running else 'closed',
+        started_at=execution.start_time,
+    )
 
 
 async def interrupt(client: Client, session_id: str, request: InterruptRequest) -> InterruptResult:

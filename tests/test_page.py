@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from temporalio.client import Client
 
 from tests.conftest import token_for
 from tests.processes import Process
+from tests.rollover import rolled_over_sessions
 from tests.scripted import expected_reply
 from workflows.offline_model import LABEL
 
@@ -130,6 +132,28 @@ async def test_operator_console_watches_denies_interrupts_and_cancels(
             'data-status', 'closed', timeout=15_000
         )
         assert (await hank.get(f'/sessions/{running}')).json()['status'] == 'closed'
+
+
+async def test_operator_console_lists_a_rolled_over_session_once(
+    page: Page, small_limits_api: str, temporal_client: Client
+) -> None:
+    sessions = await rolled_over_sessions(small_limits_api, temporal_client)
+    await page.goto(f'{small_limits_api}/operator.html#token={token_for("olga", "operator")}')
+    await page.fill('#filter-user', sessions.user)
+    await page.click('#filters button')
+    rows = page.locator('#sessions tr')
+    idle = page.locator(f'tr[data-session-id="{sessions.idle}"]')
+    closed = page.locator(f'tr[data-session-id="{sessions.closed}"]')
+    await expect(rows).to_have_count(2, timeout=15_000)
+    await expect(idle).to_have_count(1)
+    await expect(closed).to_have_count(1)
+    await expect(idle).to_have_attribute('data-status', 'idle')
+    await expect(closed).to_have_attribute('data-status', 'closed')
+
+    await page.select_option('#filter-status', 'closed')
+    await page.click('#filters button')
+    await expect(rows).to_have_count(1)
+    await expect(rows).to_have_attribute('data-session-id', sessions.closed)
 
 
 async def test_memory_panel_lists_what_was_remembered_and_forgets_it(
