@@ -12,7 +12,8 @@ persisted in workflow histories: never rename one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient
@@ -64,11 +65,22 @@ def _invalid(error: InvalidMemory) -> ApplicationError:
     return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
 
 
-class MemoryActivities:
-    """Holds the process's store; its bound methods are the activities."""
+MARK_CHANGED_SECONDS = 1.0
+"""How long a store waits to mark the user's memories changed before leaving it to the session."""
 
-    def __init__(self, store: MemoryStore) -> None:
+
+class MemoryActivities:
+    """Holds the process's store; its bound methods are the activities.
+
+    `mark_changed(user_id)`: what a store that asks for it runs once the point is written (the
+    worker passes the memory-hint bump; without one, the session bumps it itself).
+    """
+
+    def __init__(
+        self, store: MemoryStore, mark_changed: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
         self.store = store
+        self.mark_changed = mark_changed
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.recall_memories, self.store_memory, self.forget_memory, self.list_memories]
@@ -89,9 +101,16 @@ class MemoryActivities:
     async def store_memory(self, request: StoreRequest) -> StoreResult:
         """Idempotent: a retried attempt finds the fact already stored and reports `unchanged`."""
         try:
-            return await self.store.remember(request.user_id, request.text)
+            result = await self.store.remember(request.user_id, request.text)
         except InvalidMemory as error:
             raise _invalid(error) from error
+        if request.mark_changed and self.mark_changed is not None:
+            try:
+                await asyncio.wait_for(self.mark_changed(request.user_id), MARK_CHANGED_SECONDS)
+                result.marked_changed = True
+            except Exception:  # the fact is stored: the session marks the change itself
+                activity.logger.warning('memory change not marked for a stored fact', exc_info=True)
+        return result
 
     @activity.defn(name=FORGET_MEMORY)
     async def forget_memory(self, request: ForgetRequest) -> ForgetResult:

@@ -39,6 +39,8 @@ class StoreResult:
     memory: Memory
     action: StoreAction
     """`added` a new memory, `updated` an existing one in place (same id), or `unchanged`."""
+    marked_changed: bool = False
+    """The store bumped the user's memory generation, as `StoreRequest.mark_changed` asked."""
 
 
 @dataclass
@@ -62,6 +64,9 @@ class RecallResult:
 class StoreRequest:
     user_id: str
     text: str
+    mark_changed: bool = False
+    """Once the point is written, bump the user's memory generation (workflows/memory_hints.py),
+    which spares the session a local activity; `StoreResult.marked_changed` says if it did."""
 
 
 @dataclass

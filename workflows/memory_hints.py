@@ -6,7 +6,8 @@ activities (no server round trip, and recorded in history like any activity):
 
 - `memory_hint` reads the user's write generation and "known empty" marker;
 - `mark_no_memories` sets the marker to the generation read *before* a recall that found none;
-- `memory_changed` bumps the generation after every stored memory.
+- `memory_changed` bumps the generation after every stored memory, unless the store activity did
+  (it does when the memory worker can reach Redis: one local activity less per `remember`).
 
 A store that lands while a recall is running bumps the generation after writing its point, so the
 recall's marker (set with the older generation) no longer matches and the next turn recalls. A lost
@@ -60,9 +61,13 @@ async def mark_no_memories(user_id: str, generation: int) -> None:
     await redis_client().set(_empty_key(user_id), generation, ex=MARKER_TTL_SECONDS)
 
 
+async def bump_generation(user_id: str) -> None:
+    await redis_client().incr(_generation_key(user_id))
+
+
 @activity.defn(name='memory_changed')
 async def memory_changed(user_id: str) -> None:
-    await redis_client().incr(_generation_key(user_id))
+    await bump_generation(user_id)
 
 
 HINT_ACTIVITIES = [memory_hint, mark_no_memories, memory_changed]

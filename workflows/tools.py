@@ -39,6 +39,9 @@ MEMORY_ACTIVITY = {
     ),
 }
 
+STORE_MARKS_CHANGED_PATCH = 'store-marks-memory-changed'
+"""Sessions recorded before it bumped the memory generation in a local activity after each store."""
+
 memory_tools = FunctionToolset[TurnDeps](id='memory')
 
 
@@ -61,13 +64,12 @@ def _failure(error: ActivityError) -> str:
 @memory_tools.tool(metadata=IN_WORKFLOW)
 async def remember(ctx: RunContext[TurnDeps], fact: str) -> str:
     """Remember a fact about the user for later conversations. One short sentence per fact."""
+    request = StoreRequest(ctx.deps.user_id, fact, mark_changed=workflow.patched(STORE_MARKS_CHANGED_PATCH))
     try:
-        result: StoreResult = await call_memory(
-            ctx.deps, STORE_MEMORY, StoreRequest(ctx.deps.user_id, fact), StoreResult
-        )
+        result: StoreResult = await call_memory(ctx.deps, STORE_MEMORY, request, StoreResult)
     except ActivityError as error:
         return f'Not remembered: {_failure(error)}'
-    if workflow.patched(SKIP_RECALL_PATCH):
+    if workflow.patched(SKIP_RECALL_PATCH) and not result.marked_changed:
         try:
             # After the point is written, so a recall racing this store can't mark the user empty.
             await workflow.execute_local_activity(memory_changed, ctx.deps.user_id, **MEMORY_HINT_ACTIVITY)

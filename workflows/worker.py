@@ -23,7 +23,7 @@ from memory.store import MemoryStore
 from memory.transcripts import TranscriptActivities, TranscriptStore
 from memory.workflows import MemoryOperation
 from workflows.activities import publish_turn_event
-from workflows.memory_hints import HINT_ACTIVITIES
+from workflows.memory_hints import HINT_ACTIVITIES, bump_generation
 from workflows.session import ChatSession
 from workflows.shared import SEARCH_ATTRIBUTES
 
@@ -97,7 +97,9 @@ def chat_worker(client: Client, settings: Settings) -> Worker:
 def memory_worker(
     client: Client, settings: Settings, store: MemoryStore, transcripts: TranscriptStore
 ) -> Worker:
-    activities = [*MemoryActivities(store).all(), *TranscriptActivities(transcripts).all()]
+    # A store marks the user's memories changed itself, saving the session a local activity.
+    memory = MemoryActivities(store, mark_changed=bump_generation)
+    activities = [*memory.all(), *TranscriptActivities(transcripts).all()]
     return Worker(
         client,
         task_queue=settings.memory_task_queue,
