@@ -1,57 +1,100 @@
 """A "remember that ..." turn, message sent -> RUN_FINISHED at a websocket client (issue 13 item 4).
 
 The scripted model calls `remember` (the store activity on the memory queue embeds the fact and
-writes it to Qdrant), then streams its reply. That reply is paced (5 ms before each token), so the
-second row is the pacing inside each turn: what the turn takes apart from it is the difference.
+writes it to Qdrant), then streams its reply. Its reply is paced (5 ms before each token), so the
+turn is measured twice: on the stack's chat worker, with the pacing inside it shown beside, and on
+a chat worker and API of its own (same Temporal, Redis and memory worker) whose model is the same
+script unpaced (bench/unpaced.py). Each message goes to an idle session, 0.3 s after it went idle:
+sent right after the last reply, it would also wait for that turn's upkeep (every few turns a
+continue-as-new), and a run that continues as new within 1 s of its start has its first workflow
+task held until that second is over (Temporal's `history.workflowIdReuseMinimalInterval`), which
+back-to-back unpaced turns reach but people typing do not.
 `python -m bench.timeline --whole-turn --prompt 'remember that my code {turn} is {turn}1'` splits
-it by the session's Temporal history events.
+such a turn by the session's Temporal history events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
 from bench.chatter import create_session
-from bench.stack import Stack
+from bench.stack import WORKER_READY, Stack
 from bench.stats import summary
 from tests.chat_client import ChatClient
+from tests.processes import durable_chat, free_port, wait_for_port
 from tests.scripted import FAST_TOKEN_SECONDS
 from workflows.offline_model import tokens
 
 USER = 'bench-remember'
+THINK_SECONDS = 0.3
 
 
 def fact(turn: int) -> str:
     return f'remember that my bike lock code {turn} is {turn * 13}'
 
 
-async def remember_turns(stack: Stack, turns: int) -> tuple[list[float], list[float]]:
-    """(sent -> finished, the reply's pacing) per turn, in seconds."""
-    token = stack.token(USER)
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+async def idle(http: httpx.AsyncClient, session_id: str) -> None:
+    """The previous turn's upkeep (archive, compaction, continue-as-new) is done."""
+    while (await http.get(f'/sessions/{session_id}')).json()['status'] != 'idle':  # noqa: ASYNC110 - a query is the only way to see it
+        await asyncio.sleep(0.01)
+
+
+async def remember_turns(api_url: str, token: str, turns: int) -> tuple[list[float], list[float]]:
+    """(sent -> finished, the scripted reply's pacing) per turn, in seconds."""
+    headers = {'Authorization': f'Bearer {token}'}
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as http:
         session_id = await create_session(http, token)
-    client = await ChatClient(stack.api_url, session_id, token).connect()
-    # Loads the session into the worker cache and gives the user a memory, so each turn recalls.
-    await client.send('warm-up', fact(1))
-    await client.wait_for(lambda: client.finished(1))
-    samples: list[float] = []
-    pacing: list[float] = []
-    for turn in range(2, turns + 2):
-        sent = time.monotonic()
-        await client.send(f'm-{turn}', fact(turn))
-        finished = await client.wait_for(lambda t=turn: client.finished(t))
-        assert client.of_type('TOOL_CALL_RESULT', turn), 'the turn called no tool'
-        samples.append(client.received_at[client.frames.index(finished)] - sent)
-        pacing.append(len(tokens(finished['result'])) * FAST_TOKEN_SECONDS)
+        client = await ChatClient(api_url, session_id, token).connect()
+        # Loads the session into the worker cache and gives the user a memory, so each turn recalls.
+        await client.send('warm-up', fact(1))
+        await client.wait_for(lambda: client.finished(1))
+        samples: list[float] = []
+        pacing: list[float] = []
+        for turn in range(2, turns + 2):
+            await idle(http, session_id)
+            await asyncio.sleep(THINK_SECONDS)
+            sent = time.monotonic()
+            await client.send(f'm-{turn}', fact(turn))
+            finished = await client.wait_for(lambda t=turn: client.finished(t))
+            assert client.of_type('TOOL_CALL_RESULT', turn), 'the turn called no tool'
+            samples.append(client.received_at[client.frames.index(finished)] - sent)
+            pacing.append(len(tokens(finished['result'])) * FAST_TOKEN_SECONDS)
     await client.disconnect()
     return samples, pacing
 
 
+@contextmanager
+def unpaced_api(stack: Stack) -> Iterator[str]:
+    """An API and a chat worker on a chat task queue of their own, running bench/unpaced.py."""
+    port = free_port()
+    env = {
+        **stack.env,
+        'DURABLE_CHAT_MODEL': 'import:bench.unpaced:model',
+        'DURABLE_CHAT_TASK_QUEUE': 'chat-unpaced',
+        'DURABLE_CHAT_PORT': str(port),
+    }
+    worker = durable_chat('worker', {**env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}).start()
+    api = durable_chat('api', env).start()
+    try:
+        worker.wait_for_line(WORKER_READY)
+        wait_for_port(port)
+        yield f'http://127.0.0.1:{port}'
+    finally:
+        api.stop()
+        worker.stop()
+
+
 async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:
-    samples, pacing = await remember_turns(stack, turns)
+    paced, pacing = await remember_turns(stack.api_url, stack.token(USER), turns)
+    with unpaced_api(stack) as api_url:
+        unpaced, _ = await remember_turns(api_url, stack.token(f'{USER}-unpaced'), turns)
     return {
-        'durable, existing session (scripted model)': summary(samples),
+        'durable, existing session, scripted model': summary(paced),
         "of which the scripted reply's pacing": summary(pacing),
+        'durable, existing session, scripted model unpaced': summary(unpaced),
     }
