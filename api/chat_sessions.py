@@ -126,6 +126,7 @@ async def create_session(
             max_run_events=settings.session_max_run_events,
             max_run_bytes=settings.session_max_run_bytes,
             max_run_growth_bytes=settings.session_max_run_growth_bytes,
+            turn_seconds=settings.session_turn_seconds,
         ),
     )
     await client.start_workflow(

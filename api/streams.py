@@ -34,6 +34,7 @@ def to_frame(entry_id: bytes | str, fields: dict[bytes, bytes]) -> Frame:
         turn=int(fields[b'turn']),
         step=int(fields[b'step']),
         attempt=int(fields[b'attempt']),
+        seq=int(fields.get(b'seq', 0)),
     )
     return frame
 

@@ -60,7 +60,13 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = None
     """Where operators open a session's Temporal history; defaults to the embedded UI."""
 
-    # Long sessions (DESIGN 8): fixed per session when it starts.
+    max_reply_tokens: int = Field(default=2_048, ge=16)
+    """The reply budget: the chat model's `max_tokens`; a reply that reaches it ends there, and says so."""
+    session_turn_seconds: float = Field(default=180, ge=5)
+    """The turn time budget: the agent's work on one message (not time waiting for an approval) stops
+    after this long, keeping what it wrote, so no reply ties a session up for many minutes."""
+
+    # Long sessions (README, "Sessions that live for months"): fixed per session when it starts.
     session_history_budget_bytes: int = Field(default=48_000, ge=4_000)
     session_keep_turns: int = Field(default=50, ge=1)
     session_max_run_events: int = Field(default=10_000, ge=100, le=40_000)

@@ -12,6 +12,41 @@ from urllib.parse import urlencode
 import websockets
 
 Frame = dict[str, Any]
+TURN_ENDS = ('RUN_FINISHED', 'RUN_ERROR', 'TURN_INTERRUPTED')
+
+
+def event_identity(frame: Frame) -> tuple[object, ...]:
+    """What makes a stream event one event: an agent event is its (turn, step, attempt, seq); a
+    workflow event (step 0) is its kind within the turn, and the approval it is about."""
+    if frame['step'] == 0:
+        return (frame['turn'], 0, frame['type'], frame.get('id', ''))
+    return (frame['turn'], frame['step'], frame['attempt'], frame['seq'])
+
+
+def delivery_faults(frames: list[Frame]) -> list[str]:
+    """Every stream event delivered more than once, and every turn ended more than once.
+
+    A SNAPSHOT starts over: the tail after it repeats the unfinished turns, and the page redraws."""
+    faults: list[str] = []
+    seen: set[tuple[object, ...]] = set()
+    ended: dict[int, str] = {}
+    for frame in frames:
+        if frame.get('type') == 'SNAPSHOT':
+            seen.clear()
+            ended.clear()
+        if 'event_id' not in frame:
+            continue
+        identity = event_identity(frame)
+        if identity in seen:
+            faults.append(f'{frame["type"]} {identity} delivered again as {frame["event_id"]}')
+        seen.add(identity)
+        if frame['type'] in TURN_ENDS:
+            if frame['turn'] in ended:
+                faults.append(
+                    f'turn {frame["turn"]} ended by {ended[frame["turn"]]}, then by {frame["type"]}'
+                )
+            ended[frame['turn']] = frame['type']
+    return faults
 
 
 class ChatClient:
@@ -81,6 +116,9 @@ class ChatClient:
             if frame.get('type') == 'TEXT_MESSAGE_CONTENT' and frame.get('turn') == turn:
                 return index
         return None
+
+    def delivery_faults(self) -> list[str]:
+        return delivery_faults(self.frames)
 
     def of_type(self, kind: str, turn: int | None = None) -> list[Frame]:
         return [f for f in self.frames if f.get('type') == kind and (turn is None or f.get('turn') == turn)]

@@ -3,6 +3,8 @@
 Its replies are a pure function of the user's message, so a retried attempt streams the same text:
 - `long ID`: a ~2 KB reply in 20 tokens, no delay;
 - `slow N [label]`: N numbered words, one token each, 40 ms apart (a reply long enough to interrupt);
+- `drip N`: N numbered words, 0.5 s apart (a turn that outlasts a short time budget);
+- `endless`: numbered words, 2 ms apart, that never stop (only the reply budget ends it);
 - `burst N`: N numbered words, one token each, as fast as the model can yield (fan-out throughput);
 - `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
   (the memory tools, `forget` asking for approval), replies in fast tokens;
@@ -13,6 +15,7 @@ Its replies are a pure function of the user's message, so a retried attempt stre
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -26,6 +29,8 @@ TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember)', re.I)
 
 SLOW_TOKEN_SECONDS = 0.04
 FAST_TOKEN_SECONDS = 0.005
+ENDLESS_TOKEN_SECONDS = 0.002
+DRIP_TOKEN_SECONDS = 0.5
 
 
 def scripted_reply(text: str) -> tuple[list[str], float]:
@@ -34,6 +39,8 @@ def scripted_reply(text: str) -> tuple[list[str], float]:
         return [
             f'{match[1]}:{i:02d} ' + 'lorem ipsum dolor sit amet ' * 3 + 'consectetur. ' for i in range(20)
         ], 0.0
+    if match := re.fullmatch(r'drip (\d+)', text.strip()):
+        return [f'd{i} ' for i in range(1, int(match[1]) + 1)], DRIP_TOKEN_SECONDS
     if match := re.fullmatch(r'burst (\d+)', text.strip()):
         return [f'b{i} ' for i in range(1, int(match[1]) + 1)], 0.0
     if match := re.fullmatch(r'slow (\d+)(?: (\S+))?', text.strip()):
@@ -57,6 +64,10 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
             yield {0: DeltaToolCall(name=step[0], json_args=json.dumps(step[1]))}
             return
         parts, delay = tokens(step), FAST_TOKEN_SECONDS
+    elif text.strip() == 'endless':
+        for i in itertools.count(1):
+            await asyncio.sleep(ENDLESS_TOKEN_SECONDS)
+            yield f'e{i} '
     else:
         parts, delay = scripted_reply(text)
     for part in parts:

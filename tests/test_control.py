@@ -49,14 +49,19 @@ async def test_interrupt_stops_tokens_within_a_second_and_the_session_goes_on(
     assert client.received_at[max(turn_one)] - called_at < 1.0
     assert len(turn_one) < 200
 
+    # What the user saw stays: the snapshot, the TURN_INTERRUPTED frame and the model keep that text.
+    seen = client.streamed_text(1)
+    assert seen.startswith('w1 w2 ') and len(seen.split()) == len(turn_one)
+    stopped = client.of_type('TURN_INTERRUPTED', 1)[0]
+    assert (stopped['reply'], stopped['by'], stopped['step'], stopped['attempt']) == (seen, 'alice', 0, 1)
     turns = (await http.get(f'/sessions/{session_id}')).json()['turns']
     assert [(t['status'], t['reply']) for t in turns] == [
-        ('interrupted', ''),
+        ('interrupted', seen),
         ('done', expected_reply('still answered')),
     ]
-    # The model's next input holds the interrupted exchange: the user message and the marker.
     last_input = (await model_inputs(temporal_client, session_id))[-1]
-    assert 'slow 200' in last_input and INTERRUPTED_MARKER in last_input
+    assert f'{seen}\\n\\n{INTERRUPTED_MARKER}' in last_input
+    assert client.delivery_faults() == []
     # And the session keeps working.
     await client.send('after', 'are you there')
     await client.wait_for(lambda: client.finished(3))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from workflows.events import publish
+from workflows.events import TURN_INTERRUPTED, publish, stop_turn, streamed_text
 from workflows.shared import TurnEvent
 
 
 @activity.defn(name='publish_turn_event')
 async def publish_turn_event(event: TurnEvent) -> None:
-    """Publishes a turn-level event (turn end, error) that only the workflow knows about."""
+    """Publishes a turn-level event (turn end, error) that only the workflow knows about, once."""
     await publish(
         event.session_id,
         turn=event.turn,
@@ -19,3 +19,24 @@ async def publish_turn_event(event: TurnEvent) -> None:
         type=event.type,
         data=event.data,
     )
+
+
+@activity.defn(name='interrupt_turn_stream')
+async def interrupt_turn_stream(event: TurnEvent) -> str:
+    """Stops a turn's stream and returns the text it had streamed, which the TURN_INTERRUPTED event
+    carries: the transcript and the model keep what the user saw, not an empty reply."""
+    await stop_turn(event.session_id, event.turn)
+    partial = await streamed_text(event.session_id, event.turn)
+    await publish(
+        event.session_id,
+        turn=event.turn,
+        step=0,
+        attempt=activity.info().attempt,
+        type=TURN_INTERRUPTED,
+        data={**event.data, 'reply': partial},
+    )
+    return partial
+
+
+SESSION_ACTIVITIES = [publish_turn_event, interrupt_turn_stream]
+"""The session workflow's own activities (local activities), for the chat worker to register."""

@@ -37,12 +37,13 @@ agent = Agent(
     instructions=INSTRUCTIONS,
     toolsets=[memory_tools],
     # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
-    model_settings={'max_retries': 0},
+    # `max_tokens` is the reply budget: a reply that reaches it ends there (see `ReplyBudget`).
+    model_settings={'max_retries': 0, 'max_tokens': get_settings().max_reply_tokens},
     capabilities=[
         TemporalDurability(
             event_stream_handler=publish_agent_events,
             model_activity_config={
-                # The 30 s default would make a crashed worker cost 30 s (DESIGN P3).
+                # Heartbeats find a crashed worker: the 30 s default would make that cost 30 s.
                 'heartbeat_timeout': timedelta(seconds=2),
                 'start_to_close_timeout': timedelta(minutes=5),
                 'retry_policy': RetryPolicy(
@@ -59,7 +60,7 @@ agent = Agent(
 
 @agent.instructions
 def remembered(ctx: RunContext[TurnDeps]) -> str:
-    """Long-term memories recalled for this turn's message before the model ran (DESIGN 5)."""
+    """Long-term memories recalled for this turn's message before the model ran."""
     if not ctx.deps.memories:
         return ''
     lines = '\n'.join(f'- {memory}' for memory in ctx.deps.memories)

@@ -23,7 +23,7 @@ from temporalio import activity
 from durable_chat.settings import get_settings
 from workflows.shared import TurnDeps
 
-# Product events beside AG-UI's own types (DESIGN 4.6).
+# Product events beside AG-UI's own types (the README lists the frames a client receives).
 ATTEMPT_STARTED = 'ATTEMPT_STARTED'
 RUN_FINISHED = 'RUN_FINISHED'
 RUN_ERROR = 'RUN_ERROR'
@@ -33,6 +33,8 @@ APPROVAL_REQUESTED = 'APPROVAL_REQUESTED'
 APPROVAL_ANSWERED = 'APPROVAL_ANSWERED'
 
 STOPPED_TTL_SECONDS = 24 * 3600
+PUBLISHED_TTL_SECONDS = 24 * 3600
+TAIL_PAGE = 256
 
 # Appends an agent event unless its turn was stopped: once TURN_INTERRUPTED is in the stream, no
 # later token of that turn can follow it, even while the cancelled activity is still generating.
@@ -41,8 +43,22 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return false end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
 """
 
+# Appends a workflow-level event once: a local activity runs again when its workflow task did not
+# complete (a signal arriving while a turn ends and the run continues as new is enough), so each
+# event's identity is recorded beside the stream and a rerun's append is a no-op.
+_APPEND_ONCE = """
+if redis.call('SADD', KEYS[3], ARGV[3]) == 0 then return false end
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('SADD', KEYS[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 5))
+"""
+
 _clients: dict[int, aioredis.Redis] = {}
 _append_scripts: dict[int, AsyncScript] = {}
+_once_scripts: dict[int, AsyncScript] = {}
 
 
 def stream_key(session_id: str) -> str:
@@ -53,6 +69,10 @@ def stopped_key(session_id: str) -> str:
     return f'session:{session_id}:stopped-turns'
 
 
+def published_key(session_id: str, turn: int) -> str:
+    return f'session:{session_id}:turn:{turn}:published'
+
+
 def redis_client() -> aioredis.Redis:
     """One client per event loop, reused across activities (a new connection per turn costs ~5 ms)."""
     loop_id = id(asyncio.get_running_loop())
@@ -61,30 +81,83 @@ def redis_client() -> aioredis.Redis:
         client = aioredis.Redis.from_url(get_settings().redis_target, socket_timeout=10)
         _clients[loop_id] = client
         _append_scripts[loop_id] = client.register_script(_APPEND_UNLESS_STOPPED)
+        _once_scripts[loop_id] = client.register_script(_APPEND_ONCE)
     return client
 
 
+def _loop_script(scripts: dict[int, AsyncScript]) -> AsyncScript:
+    """This event loop's copy of a script, registered with its client."""
+    redis_client()
+    return scripts[id(asyncio.get_running_loop())]
+
+
 def _fields(
-    turn: int, step: int, attempt: int, type: str, data: Mapping[str, object]
+    turn: int, step: int, attempt: int, type: str, data: Mapping[str, object], seq: int = 0
 ) -> dict[str, str | int]:
-    return {'turn': turn, 'step': step, 'attempt': attempt, 'type': type, 'data': json.dumps(data)}
+    return {
+        'turn': turn,
+        'step': step,
+        'attempt': attempt,
+        'seq': seq,
+        'type': type,
+        'data': json.dumps(data),
+    }
+
+
+def _flat(fields: Mapping[str, str | int]) -> list[str]:
+    return [str(v) for pair in fields.items() for v in pair]
+
+
+def turn_event_identity(type: str, data: Mapping[str, object]) -> str:
+    """What makes a workflow-level event of a turn one event: its kind, and the approval it is about."""
+    return f'{type}:{data.get("id", "")}'
 
 
 async def publish(
     session_id: str, *, turn: int, step: int, attempt: int, type: str, data: Mapping[str, object]
-) -> None:
-    """Appends a workflow-level event; TURN_INTERRUPTED also stops the turn's agent events."""
-    redis = redis_client()
-    fields = _fields(turn, step, attempt, type, data)
-    maxlen = get_settings().stream_maxlen
-    if type != TURN_INTERRUPTED:
-        await redis.xadd(stream_key(session_id), fields, maxlen=maxlen, approximate=True)
-        return
-    async with redis.pipeline(transaction=True) as pipe:
+) -> bool:
+    """Appends a workflow-level event unless it is already in the stream (False then);
+    TURN_INTERRUPTED also stops the turn's agent events."""
+    script = _loop_script(_once_scripts)
+    keys = [stream_key(session_id), stopped_key(session_id), published_key(session_id, turn)]
+    stop = str(turn) if type == TURN_INTERRUPTED else ''
+    args = [get_settings().stream_maxlen, PUBLISHED_TTL_SECONDS, turn_event_identity(type, data), stop]
+    added = await script(keys=keys, args=[*args, *_flat(_fields(turn, step, attempt, type, data))])
+    return added is not None
+
+
+async def stop_turn(session_id: str, turn: int) -> None:
+    """From here on no agent event of `turn` enters the stream, even from an activity still running."""
+    async with redis_client().pipeline(transaction=True) as pipe:
         pipe.sadd(stopped_key(session_id), turn)
         pipe.expire(stopped_key(session_id), STOPPED_TTL_SECONDS)
-        pipe.xadd(stream_key(session_id), fields, maxlen=maxlen, approximate=True)
         await pipe.execute()
+
+
+async def streamed_text(session_id: str, turn: int) -> str:
+    """The text of `turn` as a client built it from the stream: the latest attempt of each step.
+
+    Read once the turn is stopped, it is exactly what a connected page showed when it stopped."""
+    redis = redis_client()
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+    end = '+'
+    while True:
+        page = await redis.xrevrange(stream_key(session_id), max=end, min='-', count=TAIL_PAGE)
+        older = [e for e in page if int(e[1][b'turn']) < turn]
+        entries.extend(e for e in page if int(e[1][b'turn']) == turn)
+        if older or len(page) < TAIL_PAGE:
+            break
+        end = f'({page[-1][0].decode()}'
+    parts: dict[tuple[int, int, str], str] = {}
+    for _id, fields in reversed(entries):
+        kind, step = fields[b'type'].decode(), int(fields[b'step'])
+        if kind == ATTEMPT_STARTED:
+            parts = {key: text for key, text in parts.items() if key[0] != step}
+        elif kind == 'TEXT_MESSAGE_CONTENT':
+            data = json.loads(fields[b'data'])
+            key = (step, int(fields[b'attempt']), str(data.get('messageId', '')))
+            parts[key] = parts.get(key, '') + str(data.get('delta', ''))
+    return ''.join(parts.values())
 
 
 class _Appender:
@@ -93,21 +166,23 @@ class _Appender:
     wait for the first token. Each entry is still guarded on its own, so none follows a stop."""
 
     def __init__(self, session_id: str) -> None:
-        client = redis_client()
-        self._script = _append_scripts[id(asyncio.get_running_loop())]
-        self._client = client
+        self._script = _loop_script(_append_scripts)
+        self._client = redis_client()
         self._keys = [stream_key(session_id), stopped_key(session_id)]
         self._maxlen = get_settings().stream_maxlen
         self._pending: list[dict[str, str | int]] = []
         self._queued = asyncio.Event()
         self._closing = False
+        self._next_seq = 0
         self.stopped = False
         self._writer = asyncio.create_task(self._write())
 
     def add(self, fields: dict[str, str | int]) -> None:
+        """Queues an event; `seq` numbers the attempt's events, so a client can tell each one apart."""
         if self._writer.done():
             self._writer.result()  # a Redis error fails the activity, and Temporal retries it
-        self._pending.append(fields)
+        self._pending.append({**fields, 'seq': self._next_seq})
+        self._next_seq += 1
         self._queued.set()
 
     async def close(self) -> None:
@@ -126,8 +201,7 @@ class _Appender:
             batch, self._pending = self._pending, []
             async with self._client.pipeline(transaction=False) as pipe:
                 for fields in batch:
-                    flat = [str(v) for pair in fields.items() for v in pair]
-                    await self._script(keys=self._keys, args=[self._maxlen, *flat], client=pipe)
+                    await self._script(keys=self._keys, args=[self._maxlen, *_flat(fields)], client=pipe)
                 added = await pipe.execute()
             self.stopped = any(entry is None for entry in added)
 
@@ -142,6 +216,8 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
     """The agent's `event_stream_handler`: forwards one activity's events to the session stream."""
     deps = ctx.deps
     attempt = activity.info().attempt if activity.in_activity() else 1
+    # run_step restarts with each agent run; a turn that resumes after an approval runs again.
+    step = ctx.run_step + deps.step_offset
     translator = AGUIEventStream[TurnDeps, str](thread_id=deps.session_id, run_id=f'turn-{deps.turn}')
     appender = _Appender(deps.session_id)
     first = True
@@ -151,10 +227,10 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
                 continue  # interrupted: the activity's cancellation arrives with its next heartbeat
             if first and attempt > 1:
                 # A retry streams the step again from its start: clients drop what they hold of it.
-                appender.add(_fields(deps.turn, ctx.run_step, attempt, ATTEMPT_STARTED, {}))
+                appender.add(_fields(deps.turn, step, attempt, ATTEMPT_STARTED, {}))
             first = False
             async for agui_event in translator.handle_event(event):
                 data = _agui_data(agui_event)
-                appender.add(_fields(deps.turn, ctx.run_step, attempt, str(agui_event.type.value), data))
+                appender.add(_fields(deps.turn, step, attempt, str(agui_event.type.value), data))
     finally:
         await appender.close()

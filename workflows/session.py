@@ -8,10 +8,10 @@ live tail of the turn in progress.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
 
     from memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
-    from workflows.activities import publish_turn_event
+    from workflows.activities import interrupt_turn_stream, publish_turn_event
     from workflows.agent import agent
     from workflows.events import (
         APPROVAL_ANSWERED,
@@ -74,7 +74,15 @@ LOCAL_ACTIVITY_FAILED = (ActivityError, ApplicationError)
 """A local activity's last failed attempt raises its ApplicationError itself, not an ActivityError
 (temporalio 1.35): caught as ActivityError alone, a Redis outage failed the whole session."""
 INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]'
-"""What the model sees in place of an interrupted answer, so the history stays a valid exchange."""
+"""What the model sees after the part of an interrupted answer the user saw."""
+STOPPED_MARKER = '[This answer was stopped: it took longer than the time allowed for one reply.]'
+KEEP_PARTIAL_PATCH = 'interrupt-keeps-partial-text'
+TURN_TIME_BUDGET_PATCH = 'turn-time-budget'
+REPLY_TOKENS = (agent.model_settings or {}).get('max_tokens')
+TIME_BUDGET = 'time budget'
+"""Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
+
+_R = TypeVar('_R')
 
 SA_USER = SearchAttributeKey.for_keyword('ChatUser')
 SA_STATUS = SearchAttributeKey.for_keyword('ChatStatus')
@@ -105,6 +113,7 @@ class ChatSession(PydanticAIWorkflow):
         self._turn_task: asyncio.Task[None] | None = None
         self._running: Turn | None = None
         self._interrupt: InterruptRequest | None = None
+        self._turn_seconds_used = 0.0
         # The start input (the carried-over state) is in the history too; only growth is bounded.
         self._run_start_bytes = workflow.info().get_current_history_size()
 
@@ -222,6 +231,7 @@ class ChatSession(PydanticAIWorkflow):
         turn.status = 'running'
         self._running = turn
         self._interrupt = None
+        self._turn_seconds_used = 0.0
         self._set_status('thinking')
         deps = TurnDeps(
             session_id=self.state.session_id,
@@ -231,18 +241,24 @@ class ChatSession(PydanticAIWorkflow):
         )
         try:
             deps.memories = await self._recall(deps, turn.user_text)
-            result = await agent.run(turn.user_text, message_history=self.state.messages, deps=deps)
+            result = await self._timed(
+                agent.run(turn.user_text, message_history=self.state.messages, deps=deps)
+            )
             while isinstance(result.output, DeferredToolRequests):
+                deps.step_offset += sum(isinstance(m, ModelResponse) for m in result.new_messages())
                 answers = await self._await_approvals(turn, result.output)
                 self._set_status('thinking')
-                result = await agent.run(
-                    message_history=result.all_messages(), deferred_tool_results=answers, deps=deps
+                result = await self._timed(
+                    agent.run(message_history=result.all_messages(), deferred_tool_results=answers, deps=deps)
                 )
         except asyncio.CancelledError:
             await self._mark_interrupted(turn)
             if self._interrupt is None:
                 raise  # the session itself is being cancelled
             return
+        except TimeoutError:
+            turn.note = f'Stopped: a reply may take at most {_duration(self.state.limits.turn_seconds)}.'
+            await self._mark_interrupted(turn, by=TIME_BUDGET)
         except (ActivityError, AgentRunError) as error:
             # The model failed past its retry policy: the session stays usable, the turn says why.
             turn.status = 'failed'
@@ -252,9 +268,24 @@ class ChatSession(PydanticAIWorkflow):
             self.state.messages = result.all_messages()
             turn.status = 'done'
             turn.reply = result.output
-            await self._publish(TurnEvent(deps.session_id, turn.number, RUN_FINISHED, {'result': turn.reply}))
+            finished: dict[str, object] = {'result': turn.reply}
+            if result.response.finish_reason == 'length':
+                turn.note = f'Cut off: a reply may be at most {REPLY_TOKENS} tokens long.'
+                finished['note'] = turn.note
+            await self._publish(TurnEvent(deps.session_id, turn.number, RUN_FINISHED, finished))
         finally:
             self._running = None
+
+    async def _timed(self, run: Awaitable[_R]) -> _R:
+        """Runs one agent run of the turn within what is left of the turn's time budget."""
+        if not workflow.patched(TURN_TIME_BUDGET_PATCH):
+            return await run
+        started = workflow.time()
+        left = max(self.state.limits.turn_seconds - self._turn_seconds_used, 0.001)
+        try:
+            return await asyncio.wait_for(run, timeout=left)
+        finally:
+            self._turn_seconds_used += workflow.time() - started
 
     async def _recall(self, deps: TurnDeps, text: str) -> list[str]:
         """The user's memories closest to this message; a memory outage costs context, not the turn."""
@@ -317,18 +348,35 @@ class ChatSession(PydanticAIWorkflow):
             calls={call.tool_call_id: 'This tool cannot run here.' for call in requests.calls},
         )
 
-    async def _mark_interrupted(self, turn: Turn) -> None:
+    async def _mark_interrupted(self, turn: Turn, by: str | None = None) -> None:
+        """The turn ends with what it streamed so far: the transcript and the model keep that text."""
         turn.status = 'interrupted'
         for approval in self.state.approvals:
             if approval.turn == turn.number and approval.status == 'pending':
                 approval.status = 'cancelled'
+        by = by or (self._interrupt.by if self._interrupt else 'session closed')
+        data: dict[str, object] = {'by': by, **({'note': turn.note} if turn.note else {})}
+        event = TurnEvent(self.state.session_id, turn.number, TURN_INTERRUPTED, data)
+        if workflow.patched(KEEP_PARTIAL_PATCH):
+            turn.reply = await self._interrupt_stream(event)
+        else:
+            await self._publish(event)
+        marker = STOPPED_MARKER if by == TIME_BUDGET else INTERRUPTED_MARKER
         self.state.messages = [
             *self.state.messages,
             ModelRequest(parts=[UserPromptPart(content=turn.user_text)]),
-            ModelResponse(parts=[TextPart(content=INTERRUPTED_MARKER)]),
+            ModelResponse(parts=[TextPart(content=f'{turn.reply}\n\n{marker}' if turn.reply else marker)]),
         ]
-        by = self._interrupt.by if self._interrupt else 'session closed'
-        await self._publish(TurnEvent(self.state.session_id, turn.number, TURN_INTERRUPTED, {'by': by}))
+
+    async def _interrupt_stream(self, event: TurnEvent) -> str:
+        """Stops the turn's stream and returns what it had streamed ('' when Redis can't say)."""
+        try:
+            return await workflow.execute_local_activity(
+                interrupt_turn_stream, event, schedule_to_close_timeout=timedelta(seconds=30)
+            )
+        except LOCAL_ACTIVITY_FAILED:
+            workflow.logger.warning('turn %s interrupted without its partial text', event.turn)
+            return ''
 
     async def _close(self) -> None:
         for turn in self.state.turns:
@@ -346,6 +394,10 @@ class ChatSession(PydanticAIWorkflow):
         except LOCAL_ACTIVITY_FAILED:
             # The stream is only the live tail: clients catch up from the snapshot.
             workflow.logger.warning('%s for turn %s not published', event.type, event.turn)
+
+
+def _duration(seconds: float) -> str:
+    return f'{seconds:g} seconds' if seconds < 120 else f'{seconds / 60:g} minutes'
 
 
 def _reason(error: BaseException) -> str:

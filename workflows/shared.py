@@ -1,7 +1,7 @@
 """Types that cross the workflow boundary: workflow inputs, signals, query results and agent deps.
 
-They live outside the workflow module and are imported through the sandbox as pass-through
-(DESIGN P1): a class redefined per workflow run would miss pydantic's type-adapter cache.
+They live outside the workflow module and are imported through the sandbox as pass-through: a class
+redefined per workflow run would miss pydantic's type-adapter cache.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class Turn:
     user_text: str
     status: TurnStatus = 'queued'
     reply: str = ''
+    note: str = ''
+    """Why the reply ended early, in words (its length or time budget), shown under it."""
 
     @property
     def size(self) -> int:
@@ -100,6 +102,9 @@ class SessionLimits:
     """... or once this run's history has grown this much since it started. A worker keeps every
     activity input of a cached run in memory until the run ends, and each model call's input is the
     whole model history (up to `history_budget_bytes`): this bounds what one cached session holds."""
+    turn_seconds: float = 180.0
+    """The agent's working time on one message (not waiting for an approval); past it the turn stops
+    with what it wrote."""
     max_seen_ids: int = 1_000
     """Message ids remembered beyond the turns kept: a client only resends what it has not seen answered."""
 
@@ -166,6 +171,9 @@ class TurnDeps:
     memory_task_queue: str = 'memory'
     memories: list[str] = field(default_factory=list[str])
     """What recall found for this turn's message, before the model ran: part of the instructions."""
+    step_offset: int = 0
+    """Model steps of earlier agent runs in this turn (one resumed after an approval), so stream
+    events keep one step number per model request across the whole turn."""
 
 
 @dataclass

@@ -22,7 +22,7 @@ from memory.activities import MemoryActivities, open_store
 from memory.store import MemoryStore
 from memory.transcripts import TranscriptActivities, TranscriptStore
 from memory.workflows import MemoryOperation
-from workflows.activities import publish_turn_event
+from workflows.activities import SESSION_ACTIVITIES
 from workflows.memory_hints import HINT_ACTIVITIES, bump_generation
 from workflows.session import ChatSession
 from workflows.shared import SEARCH_ATTRIBUTES
@@ -88,7 +88,7 @@ def chat_worker(client: Client, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=[ChatSession],
-        activities=[publish_turn_event, *HINT_ACTIVITIES],
+        activities=[*SESSION_ACTIVITIES, *HINT_ACTIVITIES],
         max_cached_workflows=settings.max_cached_sessions,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

@@ -13,7 +13,7 @@ from temporalio import activity, workflow
 from memory.activities import MemoryActivities
 from memory.transcripts import TranscriptActivities
 from memory.workflows import MemoryOperation
-from workflows.activities import publish_turn_event
+from workflows.activities import SESSION_ACTIVITIES
 from workflows.agent import agent
 from workflows.memory_hints import HINT_ACTIVITIES
 from workflows.session import ChatSession
@@ -37,6 +37,7 @@ PINNED_ACTIVITIES = {
     'agent__summarizer__toolset__<agent>__call_tool',
     'agent__summarizer__toolset__<agent>__validate_args',
     'publish_turn_event',
+    'interrupt_turn_stream',
     'memory_hint',
     'mark_no_memories',
     'memory_changed',
@@ -56,7 +57,7 @@ def _name(fn: object) -> str:
 
 
 def test_activity_names_are_pinned() -> None:
-    names = {_name(publish_turn_event), *(_name(fn) for fn in HINT_ACTIVITIES)}
+    names = {*(_name(fn) for fn in SESSION_ACTIVITIES), *(_name(fn) for fn in HINT_ACTIVITIES)}
     for durable_agent in (agent, summarizer):
         durability = TemporalDurability.from_agent(durable_agent)
         assert durability is not None
