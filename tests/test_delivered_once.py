@@ -1,0 +1,65 @@
+"""Every stream event of a turn reaches a client once, whatever reruns.
+
+A message that arrives while a turn ends and its run continues as new fails that workflow task (the
+server refuses to close a run with a signal it has not handled): the task runs again, and with it
+the local activity that published RUN_FINISHED. Each reply here is sent the moment the previous
+RUN_FINISHED arrives, and each turn takes its run over the growth budget, so every turn is such a race.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from tests.chat_client import ChatClient
+from tests.conftest import Workers, token_for
+from tests.processes import durable_chat, free_port, wait_for_port
+from tests.scripted import expected_reply
+from tests.test_long_sessions import runs_of
+
+TURNS = 12
+
+
+@pytest.fixture(scope='module')
+def rollover_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
+    """Sessions whose run continues as new after every turn of ~20 KB messages (no compaction)."""
+    workers.ensure_one()
+    port = free_port()
+    env = {
+        **service_env,
+        'DURABLE_CHAT_PORT': str(port),
+        'DURABLE_CHAT_SESSION_MAX_RUN_GROWTH_BYTES': '50000',
+        'DURABLE_CHAT_SESSION_HISTORY_BUDGET_BYTES': '10000000',
+    }
+    process = durable_chat('api', env).start()
+    wait_for_port(port)
+    yield f'http://127.0.0.1:{port}'
+    process.stop()
+
+
+async def test_replies_sent_as_runs_roll_over_are_each_delivered_once(
+    rollover_api: str, temporal_client: Client
+) -> None:
+    token = token_for('wendy')
+    headers = {'Authorization': f'Bearer {token}'}
+    async with httpx.AsyncClient(base_url=rollover_api, timeout=30, headers=headers) as http:
+        session_id = (await http.post('/sessions', json={})).json()['session_id']
+    client = await ChatClient(rollover_api, session_id, token).connect()
+    texts = [f'fact-{i}-' + 'x' * 20_000 for i in range(1, TURNS + 1)]
+    for i, text in enumerate(texts, start=1):
+        await client.send(f'm-{i}', text)
+        await client.wait_for(lambda i=i: client.finished(i), timeout=60)
+    assert client.close_code is None
+
+    assert client.delivery_faults() == []
+    assert Counter(f['turn'] for f in client.of_type('RUN_FINISHED')) == {i: 1 for i in range(1, TURNS + 1)}
+    for turn, text in enumerate(texts, start=1):
+        assert client.streamed_text(turn) == client.finished(turn)['result'] == expected_reply(text)
+        kinds = Counter(f['type'] for f in client.frames if f.get('turn') == turn)
+        assert (kinds['TEXT_MESSAGE_START'], kinds['TEXT_MESSAGE_END'], kinds['RUN_FINISHED']) == (1, 1, 1)
+    assert len(await runs_of(temporal_client, session_id)) >= TURNS - 1
+    await client.disconnect()
