@@ -16,11 +16,13 @@ TURN_ENDS = ('RUN_FINISHED', 'RUN_ERROR', 'TURN_INTERRUPTED')
 
 
 def event_identity(frame: Frame) -> tuple[object, ...]:
-    """What makes a stream event one event: an agent event is its (turn, step, attempt, seq); a
-    workflow event (step 0) is its kind within the turn, and the approval it is about."""
+    """What makes a stream event one event. An agent event: (turn, step, attempt, kind, seq), and its
+    tool call, since pydantic-ai streams each tool result from an activity of its own (numbered from 0
+    again). A workflow event (step 0): its kind within the turn, and the approval it is about."""
     if frame['step'] == 0:
         return (frame['turn'], 0, frame['type'], frame.get('id', ''))
-    return (frame['turn'], frame['step'], frame['attempt'], frame['seq'])
+    tool_call = frame.get('toolCallId', '')
+    return (frame['turn'], frame['step'], frame['attempt'], frame['type'], tool_call, frame['seq'])
 
 
 def delivery_faults(frames: list[Frame]) -> list[str]:

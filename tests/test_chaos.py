@@ -45,11 +45,19 @@ def test_users_keep_every_promise_while_each_kind_of_process_is_killed(tmp_path:
     assert result['ok'] and runner.returncode == 0
 
 
-def _frame(kind: str, turn: int, event: int, **data: object) -> dict[str, object]:
-    return {'type': kind, 'turn': turn, 'step': 1, 'attempt': 1, 'event_id': f'{event}-0', **data}
+def _frame(kind: str, turn: int, event: int, step: int = 1, **data: object) -> dict[str, object]:
+    return {
+        'type': kind,
+        'turn': turn,
+        'step': step,
+        'attempt': 1,
+        'seq': event,
+        'event_id': f'{event}-0',
+        **data,
+    }
 
 
-def test_the_checker_catches_a_doubled_answer_and_doubled_text() -> None:
+def test_the_checker_catches_a_doubled_answer_doubled_text_and_doubled_events() -> None:
     """Without this the chaos test could pass by checking nothing."""
     user = User(0, ['http://127.0.0.1:1'], 'token', random.Random(0), session_id='s')
     user.client = ChatClient('http://127.0.0.1:1', 's')
@@ -58,8 +66,9 @@ def test_the_checker_catches_a_doubled_answer_and_doubled_text() -> None:
         _frame('TEXT_MESSAGE_CONTENT', 1, i, messageId='m', delta=w) for i, w in enumerate(reply.split(' '))
     ]
     spaced = [{**f, 'delta': f['delta'] + ' '} for f in deltas[:-1]] + deltas[-1:]
-    # The same tokens twice in one attempt (a replayed stream not reset), then RUN_FINISHED.
-    user.client.frames = [*spaced, *spaced, _frame('RUN_FINISHED', 1, 99, result=reply)]
+    # The same tokens twice in one attempt (a replayed stream not reset), then RUN_FINISHED twice.
+    finished = [_frame('RUN_FINISHED', 1, event, step=0, result=reply) for event in (99, 100)]
+    user.client.frames = [*spaced, *spaced, *finished]
     history = SessionHistory('s', messages=[UserMessage('m-1', 'hello')])
     history.answers = [Answer('hello', reply), Answer('hello', reply)]
 
@@ -67,4 +76,10 @@ def test_the_checker_catches_a_doubled_answer_and_doubled_text() -> None:
     check_session(user, history, verdict)
     assert verdict.violated['once'] == 1
     assert verdict.violated['no_double'] == 1
+    assert verdict.violated['delivered_once'] == 1
+    (doubled,) = [d for d in verdict.details if d.startswith('delivered_once')]
+    assert (
+        'RUN_FINISHED (1, 0, ' in doubled and 'turn 1 ended by RUN_FINISHED, then by RUN_FINISHED' in doubled
+    )
+    assert 'TEXT_MESSAGE_CONTENT (1, 1, 1, ' in doubled
     assert verdict.violated['rendered'] == 0  # RUN_FINISHED's reply hides the doubled stream on the page

@@ -26,6 +26,7 @@ INVARIANTS = {
     'scripted': 'each answer is the reply to its own message',
     'rendered': "client's rendered text equals the reply in history",
     'no_double': 'no doubled or reordered streamed text',
+    'delivered_once': 'every stream event delivered once per (turn, step, attempt, kind)',
     'memory_once': 'no memory written twice',
     'settled': 'session idle (or closed) within the bound after the last fault',
 }
@@ -105,6 +106,8 @@ def check_session(user: User, history: SessionHistory, verdict: Verdict) -> None
             verdict.figures['turns streamed with a gap (RUN_FINISHED filled it)'] += 1
         ok = shown.held is not None or is_gap(shown.streamed, reply)
         verdict.check('no_double', ok, f'{where} turn {number}: streamed {shown.streamed[:120]!r}')
+    faults = user.client.delivery_faults()
+    verdict.check('delivered_once', not faults, f'{where}: {"; ".join(faults[:5])}')
     in_order = [a.prompt for a in history.answers if a.prompt in set(answered)] == answered
     verdict.check('order', in_order, f'{where}: answers out of order')
     verdict.figures['turns'] += len(history.messages)
