@@ -160,8 +160,30 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class _OneLineActivityFailures(logging.Filter):
+    """Temporal logs each failed activity attempt with its whole traceback (~150 lines for a model
+    request): one line with the reason says what an operator needs, and the failure stays in history."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, '__temporal_error_identifier', None) == 'ActivityFailure' and record.exc_info:
+            error = record.exc_info[1]
+            if error is not None:
+                record.msg, record.args = f'{record.getMessage()}: {_failure_reason(error)}', None
+                record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _failure_reason(error: BaseException) -> str:
+    root = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    reason = f'{type(error).__name__}: {error}'
+    return reason if root is error else f'{reason} (from {type(root).__name__}: {root})'
+
+
 def _configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(_OneLineActivityFailures())
     if settings.log_format == 'json':
         handler.setFormatter(_JsonFormatter())
     else:

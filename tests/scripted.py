@@ -4,6 +4,7 @@ Its replies are a pure function of the user's message, so a retried attempt stre
 - `long ID`: a ~2 KB reply in 20 tokens, no delay;
 - `slow N [label]`: N numbered words, one token each, 40 ms apart (a reply long enough to interrupt);
 - `drip N`: N numbered words, 0.5 s apart (a turn that outlasts a short time budget);
+- `unreachable`: fails as a model server that is down does (httpx's ConnectError), every attempt;
 - `endless`: numbered words, 2 ms apart, that never stop (only the reply budget ends it);
 - `burst N`: N numbered words, one token each, as fast as the model can yield (fan-out throughput);
 - `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
@@ -20,6 +21,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 
+import httpx
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
@@ -64,6 +66,8 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
             yield {0: DeltaToolCall(name=step[0], json_args=json.dumps(step[1]))}
             return
         parts, delay = tokens(step), FAST_TOKEN_SECONDS
+    elif text.strip() == 'unreachable':
+        raise httpx.ConnectError('All connection attempts failed')
     elif text.strip() == 'endless':
         for i in itertools.count(1):
             await asyncio.sleep(ENDLESS_TOKEN_SECONDS)

@@ -7,13 +7,15 @@ import importlib
 from pydantic_ai.models import Model, infer_model
 
 from durable_chat.settings import Settings
+from workflows.model_errors import ReportsFailures
 from workflows.offline_model import offline_model
 from workflows.reply_budget import ReplyBudget
 
 
 def build_model(settings: Settings) -> Model:
-    """The configured model, its replies cut at the agent's `max_tokens` if it does not stop there."""
-    return ReplyBudget(_configured_model(settings))
+    """The configured model, its replies cut at the agent's `max_tokens` if it does not stop there,
+    its failed requests reported to the page as they happen."""
+    return ReportsFailures(ReplyBudget(_configured_model(settings)))
 
 
 def _configured_model(settings: Settings) -> Model:

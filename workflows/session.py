@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         mark_no_memories,
         memory_hint,
     )
+    from workflows.model_errors import describe
     from workflows.shared import (
         QUERY_SNAPSHOT,
         SIGNAL_SEND,
@@ -119,6 +121,7 @@ class ChatSession(PydanticAIWorkflow):
 
     @workflow.run
     async def run(self, start: SessionStart) -> None:
+        asyncio.get_running_loop().set_exception_handler(_quiet_abandoned_activities)
         try:
             while True:
                 await workflow.wait_condition(lambda: self._next_queued() is not None)
@@ -262,7 +265,7 @@ class ChatSession(PydanticAIWorkflow):
         except (ActivityError, AgentRunError) as error:
             # The model failed past its retry policy: the session stays usable, the turn says why.
             turn.status = 'failed'
-            turn.reply = f'The model failed to answer: {_reason(error)}'
+            turn.reply = f'The model could not answer: {_model_failure(error)}. Try again in a moment.'
             await self._publish(TurnEvent(deps.session_id, turn.number, RUN_ERROR, {'message': turn.reply}))
         else:
             self.state.messages = result.all_messages()
@@ -396,11 +399,28 @@ class ChatSession(PydanticAIWorkflow):
             workflow.logger.warning('%s for turn %s not published', event.type, event.turn)
 
 
+def _quiet_abandoned_activities(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Stop abandons the turn's model activity; the activity's later 'cancelled' result is expected, not
+    an error to print (with a traceback, per interrupted session) when the worker shuts down."""
+    error = context.get('exception')
+    if isinstance(error, ActivityError) and isinstance(error.cause, CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
 def _duration(seconds: float) -> str:
     return f'{seconds:g} seconds' if seconds < 120 else f'{seconds / 60:g} minutes'
 
 
-def _reason(error: BaseException) -> str:
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return str(error) or type(error).__name__
+def _model_failure(error: BaseException) -> str:
+    """The last failed attempt's cause, in words (`describe`), from what Temporal carried back."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ActivityTimeout):
+            return describe(cause.type.name if cause.type else 'TimeoutError')
+        if isinstance(cause, ApplicationError) and cause.type:
+            return describe(cause.type, cause.message)
+        if cause.__cause__ is None:
+            return describe(type(cause).__name__, str(cause))
+        cause = cause.__cause__
+    return describe(type(error).__name__)
