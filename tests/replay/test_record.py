@@ -18,6 +18,7 @@ from temporalio.client import Client
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.processes import Process
+from tests.test_turn_limits import budget_api  # noqa: F401  (a fixture: reply and time budgets)
 from workflows.shared import workflow_id
 
 HISTORIES = Path(__file__).parent / 'histories'
@@ -96,3 +97,29 @@ async def test_record_continue_as_new(
     steps = [f'long c{i}' for i in range(1, 13)]
     await (await conversation(small_limits_api, session_id, *steps)).disconnect()
     await save(temporal_client, 'continue-as-new', session_id)
+
+
+async def test_record_turn_endings(budget_api: str, temporal_client: Client) -> None:  # noqa: F811
+    """Turns that end otherwise than by answering: Stop with the partial text kept, the reply budget,
+    the time budget, a model that is down; and a remember turn."""
+    HISTORIES.mkdir(exist_ok=True)
+    headers = {'Authorization': f'Bearer {token_for("rec")}'}
+    async with httpx.AsyncClient(base_url=budget_api, headers=headers, timeout=60) as http:
+        session_id = (await http.post('/sessions', json={})).json()['session_id']
+        client = await ChatClient(budget_api, session_id, token_for('rec')).connect()
+        await client.send('m-1', 'slow 30')
+        await client.wait_for(lambda: len(client.of_type('TEXT_MESSAGE_CONTENT', 1)) >= 5)
+        await http.post(f'/sessions/{session_id}/interrupt', json={})
+        await client.wait_for(lambda: client.of_type('TURN_INTERRUPTED', 1))
+        for turn, text in enumerate(['endless', 'drip 30', 'unreachable', 'remember that I row'], start=2):
+            await client.send(f'm-{turn}', text)
+            await client.wait_for(
+                lambda t=turn: (
+                    client.finished(t)
+                    or client.of_type('TURN_INTERRUPTED', t)
+                    or client.of_type('RUN_ERROR', t)
+                ),
+                timeout=90,
+            )
+        await client.disconnect()
+    await save(temporal_client, 'turn-endings', session_id)
