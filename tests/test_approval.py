@@ -80,6 +80,15 @@ async def test_approval_waits_through_worker_kill_and_temporal_restart_then_runs
     assert (response.json()['status'], response.json()['answered_by']) == ('approved', 'olga')
     await client.wait_for(lambda: client.finished(2), timeout=60)
     assert client.streamed_text(2) == f"{LABEL} Done: I've forgotten it."
+    assert client.delivery_faults() == []
+    # The run resumed after the approval numbers its model steps on from the first run's.
+    turn_two = [f for f in client.frames if f.get('turn') == 2 and f.get('step', 0) > 0]
+    answered = client.frames.index(client.of_type('APPROVAL_ANSWERED', 2)[0])
+    before = {f['step'] for f in turn_two if client.frames.index(f) < answered}
+    after = [f for f in turn_two if client.frames.index(f) > answered]
+    # The approved call's result belongs to the step that asked for it; the answer is a new step.
+    assert {f['type'] for f in after if f['step'] <= max(before)} == {'TOOL_CALL_RESULT'}
+    assert min(f['step'] for f in after if f['type'] == 'TEXT_MESSAGE_START') > max(before)
     assert (await frank.get('/memories')).json() == []
     snapshot = (await frank.get(f'/sessions/{session_id}')).json()
     assert snapshot['status'] == 'idle' and snapshot['approvals'][0]['status'] == 'approved'

@@ -30,6 +30,7 @@ async def test_worker_killed_mid_stream_turn_completes_exactly_once(
     attempt_one = [f for f in client.of_type('TEXT_MESSAGE_CONTENT', 1) if f['attempt'] == 1]
     assert 10 <= len(attempt_one) < 50
     assert client.streamed_text(1) == expected_reply('slow 50')
+    assert client.delivery_faults() == []  # a retried attempt is new events, nothing shown twice
 
     turns = (await http.get(f'/sessions/{session_id}')).json()['turns']
     assert [(t['user_text'], t['reply'], t['status']) for t in turns] == [

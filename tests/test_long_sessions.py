@@ -43,6 +43,7 @@ async def test_continue_as_new_while_messages_arrive_loses_and_doubles_nothing(
                 await client.wait_for(lambda i=i: client.finished(i - 2))  # keep sending while turns run
         await client.wait_for(lambda: client.finished(40), timeout=120)
         assert client.close_code is None  # one connection saw it all, across every run
+        assert client.delivery_faults() == []
 
         assert [f['turn'] for f in client.of_type('RUN_FINISHED')] == list(range(1, 41))
         for turn, text in enumerate(texts, start=1):
