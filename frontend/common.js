@@ -2,7 +2,8 @@
 // renders one session from the workflow's snapshot (the truth) plus the live stream events.
 // Live text rules: a turn's text is kept per (step, attempt, message) so ATTEMPT_STARTED for a step
 // drops what an abandoned attempt streamed; RUN_FINISHED carries the final reply and replaces it;
-// after TURN_INTERRUPTED nothing more of the turn is shown.
+// TURN_INTERRUPTED carries the text that had streamed, which stays, and nothing more of the turn is
+// shown. MODEL_ERROR (a failed model request) shows under the turn until it streams text or ends.
 'use strict';
 
 const DC = (() => {
@@ -64,7 +65,7 @@ const DC = (() => {
       this.lastEventId = null;
       this.turns = [];
       this.status = '';
-      this.live = new Map();       // turn number -> {parts, status, reply}
+      this.live = new Map();       // turn number -> {parts, status, reply, note, modelError}
       this.pending = new Map();    // message id -> text, until a snapshot holds it
       this.acked = new Set();      // pending ids the server acknowledged (durable from then on)
       this.approvals = new Map();  // approval id -> approval
@@ -159,7 +160,9 @@ const DC = (() => {
     }
 
     liveTurn(number) {
-      if (!this.live.has(number)) this.live.set(number, { parts: new Map(), status: 'running', reply: null });
+      if (!this.live.has(number)) {
+        this.live.set(number, { parts: new Map(), status: 'running', reply: null, note: '', modelError: null });
+      }
       return this.live.get(number);
     }
 
@@ -174,11 +177,16 @@ const DC = (() => {
           const key = `${frame.step}/${frame.attempt}/${frame.messageId}`;
           if (!turn.parts.has(key)) turn.parts.set(key, { step: frame.step, text: '' });
           turn.parts.get(key).text += frame.delta;
+          turn.modelError = null;  // the model answers again
           break;
         }
-        case 'RUN_FINISHED': turn.status = 'done'; turn.reply = frame.result ?? null; break;
-        case 'RUN_ERROR': turn.status = 'failed'; turn.reply = frame.message ?? 'error'; break;
-        case 'TURN_INTERRUPTED': turn.status = 'interrupted'; break;
+        case 'MODEL_ERROR': if (turn.status === 'running') turn.modelError = frame; break;
+        case 'RUN_FINISHED': this.endTurn(turn, 'done', frame.result ?? null, frame.note); break;
+        case 'RUN_ERROR': this.endTurn(turn, 'failed', frame.message ?? 'error'); break;
+        case 'TURN_INTERRUPTED':
+          // The frame says what had streamed; an older worker's frame does not: keep what is shown.
+          this.endTurn(turn, 'interrupted', frame.reply ?? this.streamedText(turn), frame.note);
+          break;
         case 'APPROVAL_REQUESTED':
         case 'APPROVAL_ANSWERED':
           this.approvals.set(frame.id, { ...frame });
@@ -191,12 +199,32 @@ const DC = (() => {
       }
     }
 
+    endTurn(turn, status, reply, note) {
+      Object.assign(turn, { status, reply, note: note || '', modelError: null });
+    }
+
+    streamedText(live) { return [...live.parts.values()].map((p) => p.text).join(''); }
+
     turnText(turn) {
       if (FINISHED.has(turn.status)) return turn.reply;
       const live = this.live.get(turn.number);
       if (!live) return '';
-      if (live.reply !== null) return live.reply;
-      return [...live.parts.values()].map((p) => p.text).join('');
+      return live.reply ?? this.streamedText(live);
+    }
+
+    turnNote(turn) {
+      return (FINISHED.has(turn.status) ? turn.note : this.live.get(turn.number)?.note) || '';
+    }
+
+    modelStatus(turn) {
+      // While a failed model request is retried, in words: "The model server can't be reached — ...".
+      const error = !FINISHED.has(turn.status) && this.live.get(turn.number)?.modelError;
+      if (!error) return '';
+      const words = error.reason || 'the model failed';
+      const reason = words.charAt(0).toUpperCase() + words.slice(1);
+      if (!error.retrying) return `${reason} — giving up.`;
+      const of = error.max_attempts ? ` of ${error.max_attempts}` : '';
+      return `${reason} — trying again (attempt ${error.attempt + 1}${of})…`;
     }
 
     async send(text) {
@@ -251,11 +279,17 @@ const DC = (() => {
         const status = FINISHED.has(turn.status) ? turn.status : (this.live.get(turn.number)?.status ?? turn.status);
         const text = this.turnText(turn);
         if (text || status !== 'queued') {
-          const shown = text || { interrupted: '(interrupted)', dropped: '(dropped)' }[status] || '…';
-          const reply = el('div', `assistant ${status}`, shown);
+          const placeholder = text ? '' : { interrupted: '(interrupted)', dropped: '(dropped)' }[status] || '…';
+          const reply = el('div', `assistant ${status}${placeholder ? ' placeholder' : ''}`, text || placeholder);
           reply.dataset.status = status;
           item.append(reply);
+          // A stopped reply keeps the text the user saw, marked as cut short.
+          if (status === 'interrupted' && text) item.append(el('div', 'interrupted-mark', '— stopped'));
         }
+        const note = this.turnNote(turn);
+        if (note) item.append(el('div', 'turn-note', note));
+        const modelStatus = this.modelStatus(turn);
+        if (modelStatus) item.append(el('div', 'model-status', modelStatus));
         for (const approval of this.approvals.values()) if (approval.turn === turn.number) item.append(this.approvalBox(approval));
         list.append(item);
       }

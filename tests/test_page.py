@@ -1,13 +1,16 @@
-"""The chat page in real headless Chromium: start a chat, watch it stream, reload mid-reply."""
+"""The chat page in real headless Chromium: start a chat, watch it stream, reload mid-reply, stop a
+reply, read why a turn ended or why the model is slow."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 from temporalio.client import Client
 
 from tests.conftest import token_for
@@ -15,6 +18,7 @@ from tests.processes import Process
 from tests.rollover import rolled_over_sessions
 from tests.scripted import expected_reply
 from workflows.offline_model import LABEL
+from workflows.session import REPLY_TOKENS
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMIUM_ARGS = [
@@ -172,3 +176,187 @@ async def test_memory_panel_lists_what_was_remembered_and_forgets_it(
     headers = {'Authorization': f'Bearer {token_for("jill")}'}
     async with httpx.AsyncClient(base_url=api_url, headers=headers) as jill:
         assert (await jill.get('/memories')).json() == []
+
+
+SNAPSHOT_URL = re.compile(r'/sessions/[^/?#]+$')
+
+
+async def refuse_snapshot_refreshes(page: Page) -> None:
+    """From here on the page's snapshot refreshes fail: what it shows comes from the stream's frames."""
+
+    async def refuse(route: Route) -> None:
+        await (route.abort() if route.request.method == 'GET' else route.continue_())
+
+    await page.route(SNAPSHOT_URL, refuse)
+
+
+async def start_chat(page: Page, api_url: str, user: str, text: str) -> None:
+    await page.goto(f'{api_url}/#token={token_for(user)}')
+    await expect(page.locator('#me')).to_have_text(user)
+    await page.click('#new-session')
+    await expect(page.locator('#text')).to_be_enabled()
+    await page.fill('#text', text)
+    await page.press('#text', 'Enter')
+
+
+async def test_page_stop_keeps_the_text_streamed_so_far(page: Page, api_url: str, worker: Process) -> None:
+    await start_chat(page, api_url, 'kate', 'slow 300')
+    row = page.locator('#turns li').nth(0)
+    reply, mark = row.locator('.assistant'), row.locator('.interrupted-mark')
+    await expect(page.locator('#interrupt')).to_be_visible()
+    await expect(reply).to_contain_text('w3 ')
+    seen = await reply.text_content()
+    assert seen is not None
+
+    await refuse_snapshot_refreshes(page)  # the TURN_INTERRUPTED frame alone must keep the text
+    await page.click('#interrupt')
+    await expect(reply).to_have_attribute('data-status', 'interrupted')
+    await expect(mark).to_be_visible()
+    stopped = await reply.text_content()
+    assert stopped is not None and stopped.startswith(seen) and 'w300' not in stopped
+    await page.unroute(SNAPSHOT_URL)
+
+    session_id = page.url.split('#session=')[1]
+    headers = {'Authorization': f'Bearer {token_for("kate")}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as kate:
+        assert (await kate.get(f'/sessions/{session_id}')).json()['turns'][0]['reply'] == stopped
+
+    await page.reload()
+    await expect(reply).to_have_attribute('data-status', 'interrupted')
+    await expect(reply).to_have_text(stopped)
+    await expect(mark).to_be_visible()
+
+
+async def test_page_says_why_a_reply_was_cut_off(page: Page, api_url: str, worker: Process) -> None:
+    await start_chat(page, api_url, 'lena', 'endless')
+    row = page.locator('#turns li').nth(0)
+    reply, note = row.locator('.assistant'), row.locator('.turn-note')
+    await expect(page.locator('#interrupt')).to_be_visible()
+    await expect(reply).to_contain_text('e3 ')
+    await expect(note).to_have_count(0)
+
+    await refuse_snapshot_refreshes(page)  # the note comes with RUN_FINISHED
+    await expect(reply).to_have_attribute('data-status', 'done', timeout=60_000)
+    cut_off = f'Cut off: a reply may be at most {REPLY_TOKENS} tokens long.'
+    await expect(note).to_have_text(cut_off)
+    await page.unroute(SNAPSHOT_URL)
+
+    await page.reload()
+    await expect(reply).to_have_attribute('data-status', 'done')
+    await expect(reply).to_contain_text(f'e{REPLY_TOKENS} ')
+    await expect(note).to_have_text(cut_off)
+
+
+# A session view fed frames by hand, on the chat page's own elements: the model failing is not
+# something the scripted model does, so MODEL_ERROR frames are written here as the worker sends them.
+NEW_VIEW = """() => {
+  window.testView = new DC.SessionView({
+    turnsEl: DC.$('turns'), statusEl: DC.$('status'), titleEl: DC.$('title'),
+    errorEl: DC.$('error'), connectionEl: DC.$('connection'),
+  });
+  testView.scheduleRefresh = () => {};  // what shows must come from the frames alone
+}"""
+FEED = 'frames => { for (const frame of frames) { testView.onFrame(frame); testView.render(); } }'
+UNREACHABLE = "the model server can't be reached"
+
+
+def snapshot(*turns: dict[str, Any], status: str = 'thinking') -> dict[str, Any]:
+    session = {'session_id': 's', 'status': status, 'title': 't', 'approvals': [], 'turns': list(turns)}
+    return {'type': 'SNAPSHOT', 'session': session}
+
+
+def turn(number: int, status: str, reply: str = '', note: str = '') -> dict[str, Any]:
+    return {
+        'number': number,
+        'message_id': f'm{number}',
+        'user_text': f'question {number}',
+        'status': status,
+        'reply': reply,
+        'note': note,
+    }
+
+
+def event(type: str, turn: int, n: int, step: int = 1, attempt: int = 1, **data: Any) -> dict[str, Any]:
+    return {'type': type, 'event_id': f'{turn}-{n}', 'turn': turn, 'step': step, 'attempt': attempt, **data}
+
+
+def model_error(turn: int, n: int, attempt: int, retrying: bool = True) -> dict[str, Any]:
+    return event(
+        'MODEL_ERROR',
+        turn,
+        n,
+        attempt=attempt,
+        id=f'1-{attempt}',
+        reason=UNREACHABLE,
+        max_attempts=8,
+        retrying=retrying,
+    )
+
+
+async def test_page_shows_model_errors_notes_and_stops_from_frames(page: Page, api_url: str) -> None:
+    await page.goto(f'{api_url}/')  # signed out: only the page's scripts and elements are needed
+    await page.evaluate(NEW_VIEW)
+    first = page.locator('#turns li').nth(0)
+    status = first.locator('.model-status')
+
+    await page.evaluate(FEED, [snapshot(turn(1, 'running')), model_error(1, 1, attempt=1)])
+    await expect(status).to_have_text("The model server can't be reached — trying again (attempt 2 of 8)…")
+    await page.evaluate(FEED, [model_error(1, 2, attempt=2), event('ATTEMPT_STARTED', 1, 3, attempt=3)])
+    await expect(status).to_have_text("The model server can't be reached — trying again (attempt 3 of 8)…")
+    text = event('TEXT_MESSAGE_CONTENT', 1, 4, attempt=3, messageId='a', delta='Hello')
+    await page.evaluate(FEED, [text])
+    await expect(status).to_have_count(0)
+    await expect(first.locator('.assistant')).to_have_text('Hello')
+    cut_off = 'Cut off: a reply may be at most 2048 tokens long.'
+    await page.evaluate(FEED, [event('RUN_FINISHED', 1, 5, step=0, result='Hello there', note=cut_off)])
+    await expect(first.locator('.assistant')).to_have_text('Hello there')
+    await expect(first.locator('.turn-note')).to_have_text(cut_off)
+
+    second = page.locator('#turns li').nth(1)
+    failed = f'The model could not answer: {UNREACHABLE}. Try again in a moment.'
+    await page.evaluate(
+        FEED,
+        [
+            snapshot(turn(1, 'done', 'Hello there', cut_off), turn(2, 'running')),
+            model_error(2, 6, attempt=8, retrying=False),
+        ],
+    )
+    await expect(second.locator('.model-status')).to_have_text(
+        "The model server can't be reached — giving up."
+    )
+    await page.evaluate(FEED, [event('RUN_ERROR', 2, 7, step=0, message=failed)])
+    await expect(second.locator('.model-status')).to_have_count(0)
+    await expect(second.locator('.assistant')).to_have_text(failed)
+
+    third = page.locator('#turns li').nth(2)
+    stopped = 'Stopped: a reply may take at most 3 minutes.'
+    running = snapshot(turn(1, 'done', 'Hello there', cut_off), turn(2, 'failed', failed), turn(3, 'running'))
+    interrupted = event(
+        'TURN_INTERRUPTED', 3, 9, step=0, by='time budget', reply='It was a dark', note=stopped
+    )
+    await page.evaluate(
+        FEED, [running, event('TEXT_MESSAGE_CONTENT', 3, 8, messageId='b', delta='It was'), interrupted]
+    )
+    await expect(third.locator('.assistant')).to_have_text('It was a dark')
+    await expect(third.locator('.interrupted-mark')).to_be_visible()
+    await expect(third.locator('.turn-note')).to_have_text(stopped)
+
+    # As a reload shows them: from the snapshot alone.
+    await page.evaluate(NEW_VIEW)
+    finished = snapshot(
+        turn(1, 'done', 'Hello there', cut_off),
+        turn(2, 'failed', failed),
+        turn(3, 'interrupted', 'It was a dark', stopped),
+        turn(4, 'interrupted'),
+        status='idle',
+    )
+    await page.evaluate(FEED, [finished])
+    await expect(first.locator('.turn-note')).to_have_text(cut_off)
+    await expect(second.locator('.turn-note')).to_have_count(0)
+    await expect(third.locator('.assistant')).to_have_text('It was a dark')
+    await expect(third.locator('.interrupted-mark')).to_be_visible()
+    await expect(third.locator('.turn-note')).to_have_text(stopped)
+    fourth = page.locator('#turns li').nth(3)
+    await expect(fourth.locator('.assistant')).to_have_text('(interrupted)')
+    await expect(fourth.locator('.interrupted-mark')).to_have_count(0)
+    await expect(page.locator('.model-status')).to_have_count(0)
