@@ -1,11 +1,12 @@
 """The chat page in real headless Chromium: start a chat, watch it stream, reload mid-reply, stop a
-reply, read why a turn ended or why the model is slow."""
+reply, read why a turn ended or why the model is slow, all without a failed request."""
 
 from __future__ import annotations
 
 import re
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -245,6 +246,47 @@ async def test_page_says_why_a_reply_was_cut_off(page: Page, api_url: str, worke
     await expect(reply).to_have_attribute('data-status', 'done')
     await expect(reply).to_contain_text(f'e{REPLY_TOKENS} ')
     await expect(note).to_have_text(cut_off)
+
+
+@asynccontextmanager
+async def page_of_its_own(browser: Browser) -> AsyncIterator[Page]:
+    """A page in a browser of its own: Chromium remembers a site's missing icon across contexts."""
+    own = await browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield await own.new_page()
+    finally:
+        await own.close()
+
+
+def watch_for_problems(page: Page) -> list[str]:
+    """Every failed request, HTTP error, console error and uncaught exception of the page."""
+    problems: list[str] = []
+    page.on('response', lambda r: problems.append(f'{r.status} {r.url}') if r.status >= 400 else None)
+    page.on('requestfailed', lambda r: problems.append(f'{r.url} failed: {r.failure}'))
+    page.on('pageerror', lambda error: problems.append(f'uncaught {error}'))
+    page.on(
+        'console',
+        lambda m: (
+            problems.append(f'console: {m.text} ({m.location.get("url")})') if m.type == 'error' else None
+        ),
+    )
+    return problems
+
+
+async def test_pages_load_without_a_failed_request(browser: Browser, api_url: str, worker: Process) -> None:
+    async with page_of_its_own(browser) as page:
+        problems = watch_for_problems(page)
+        await start_chat(page, api_url, 'mona', 'hello')
+        await expect(page.locator('#turns li .assistant')).to_have_attribute('data-status', 'done')
+        await page.wait_for_load_state('networkidle')  # the icon is asked for once the page has loaded
+        assert problems == []
+
+    async with page_of_its_own(browser) as page:
+        problems = watch_for_problems(page)
+        await page.goto(f'{api_url}/operator.html#token={token_for("olga", "operator")}')
+        await expect(page.locator('#sessions tr')).not_to_have_count(0)
+        await page.wait_for_load_state('networkidle')
+        assert problems == []
 
 
 # A session view fed frames by hand, on the chat page's own elements: the model failing is not
