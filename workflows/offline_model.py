@@ -1,6 +1,6 @@
 """The built-in offline assistant: a small rule-based model that needs no key and no download.
 
-It exists so that every part of the product can be seen with nothing configured (DESIGN 7). It
+It exists so that every part of the product can be seen with nothing configured (docs/architecture.md, "Models"). It
 streams its replies token by token like a real model, says plainly what it is, and drives the
 memory tools: "remember that ...", "what do you remember?", "forget ..." (which asks for approval).
 """

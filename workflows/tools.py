@@ -1,7 +1,7 @@
 """The agent's memory tools: `remember`, `recall` and `forget` (which needs a person's approval).
 
 They run in workflow code (`'temporal': False`) and call the memory activities on the memory task
-queue, so the process that owns Qdrant serves them wherever the chat worker runs (DESIGN 3). Tool
+queue, so the process that owns Qdrant serves them wherever the chat worker runs (docs/architecture.md, "Processes"). Tool
 names are persisted identifiers: never rename one.
 """
 

@@ -1,7 +1,7 @@
 """Between turns: archive old turns, compact the model history, decide on continue-as-new.
 
 All of it runs in workflow code between turns (never mid-turn), so a session can run for months:
-its state, every continue-as-new input and every model input stay bounded (DESIGN 8).
+its state, every continue-as-new input and every model input stay bounded (docs/architecture.md, "Long sessions").
 """
 
 from __future__ import annotations
