@@ -49,13 +49,14 @@ return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
 # complete (a signal arriving while a turn ends and the run continues as new is enough), so each
 # event's identity is recorded beside the stream and a rerun's append is a no-op.
 _APPEND_ONCE = """
+if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then return false end
 if redis.call('SADD', KEYS[3], ARGV[3]) == 0 then return false end
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 if ARGV[4] ~= '' then
   redis.call('SADD', KEYS[2], ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 5))
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 6))
 """
 
 _clients: dict[int, aioredis.Redis] = {}
@@ -116,14 +117,23 @@ def turn_event_identity(type: str, data: Mapping[str, object]) -> str:
 
 
 async def publish(
-    session_id: str, *, turn: int, step: int, attempt: int, type: str, data: Mapping[str, object]
+    session_id: str,
+    *,
+    turn: int,
+    step: int,
+    attempt: int,
+    type: str,
+    data: Mapping[str, object],
+    unless_stopped: bool = False,
 ) -> bool:
-    """Appends a workflow-level event unless it is already in the stream (False then);
-    TURN_INTERRUPTED also stops the turn's agent events."""
+    """Appends a workflow-level event unless it is already in the stream (False then), or, with
+    `unless_stopped`, the turn was stopped; TURN_INTERRUPTED also stops the turn's agent events."""
     script = _loop_script(_once_scripts)
     keys = [stream_key(session_id), stopped_key(session_id), published_key(session_id, turn)]
     stop = str(turn) if type == TURN_INTERRUPTED else ''
-    args = [get_settings().stream_maxlen, PUBLISHED_TTL_SECONDS, turn_event_identity(type, data), stop]
+    guard = str(turn) if unless_stopped else ''
+    identity = turn_event_identity(type, data)
+    args = [get_settings().stream_maxlen, PUBLISHED_TTL_SECONDS, identity, stop, guard]
     added = await script(keys=keys, args=[*args, *_flat(_fields(turn, step, attempt, type, data))])
     return added is not None
 

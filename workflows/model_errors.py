@@ -59,8 +59,15 @@ async def report_failed_attempt(deps: TurnDeps, step: int, error: Exception) -> 
         'retrying': not last,
     }
     try:
+        # A request torn down by Stop can fail too: nothing of a stopped turn follows TURN_INTERRUPTED.
         await publish(
-            deps.session_id, turn=deps.turn, step=step, attempt=info.attempt, type=MODEL_ERROR, data=data
+            deps.session_id,
+            turn=deps.turn,
+            step=step,
+            attempt=info.attempt,
+            type=MODEL_ERROR,
+            data=data,
+            unless_stopped=True,
         )
     except Exception:  # the stream being down too must not hide the model's own error
         activity.logger.warning('could not publish the failed model attempt of turn %s', deps.turn)
