@@ -1,14 +1,17 @@
 """A "remember that ..." turn, message sent -> RUN_FINISHED at a websocket client (issue 13 item 4).
 
 The scripted model calls `remember` (the store activity on the memory queue embeds the fact and
-writes it to Qdrant), then streams its reply. Its reply is paced (5 ms before each token), so the
-turn is measured twice: on the stack's chat worker, with the pacing inside it shown beside, and on
-a chat worker and API of its own (same Temporal, Redis and memory worker) whose model is the same
-script unpaced (bench/unpaced.py). Each message goes to an idle session, 0.3 s after it went idle:
-sent right after the last reply, it would also wait for that turn's upkeep (every few turns a
-continue-as-new), and a run that continues as new within 1 s of its start has its first workflow
-task held until that second is over (Temporal's `history.workflowIdReuseMinimalInterval`), which
-back-to-back unpaced turns reach but people typing do not.
+writes it to Qdrant), then streams its reply, paced 5 ms a token: so turns run on the stack's chat
+worker (the pacing inside them shown beside) and on a chat worker and API of their own (same
+Temporal, Redis and memory worker) whose model is the same script unpaced (bench/unpaced.py).
+
+Each message goes to an idle session (sent right after the reply, it would also wait for that
+turn's upkeep), in two ways. "Once idle": at once, as on a busy server; the dev server reads new
+tasks into its transfer queue a limited number of times a second (a bucket of 20 by default),
+which back-to-back turns, like many sessions at once, keep empty. Also, a run that continues as
+new within 1 s of its start has its first workflow task held until that second is over
+(`history.workflowIdReuseMinimalInterval`): unpaced turns back to back reach that every few turns.
+"1 s after idle": as a person typing on a quiet server, the bucket full again.
 `python -m bench.timeline --whole-turn --prompt 'remember that my code {turn} is {turn}1'` splits
 such a turn by the session's Temporal history events.
 """
@@ -31,7 +34,7 @@ from tests.scripted import FAST_TOKEN_SECONDS
 from workflows.offline_model import tokens
 
 USER = 'bench-remember'
-THINK_SECONDS = 0.3
+PAUSE_SECONDS = 1.0
 
 
 def fact(turn: int) -> str:
@@ -44,8 +47,11 @@ async def idle(http: httpx.AsyncClient, session_id: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def remember_turns(api_url: str, token: str, turns: int) -> tuple[list[float], list[float]]:
-    """(sent -> finished, the scripted reply's pacing) per turn, in seconds."""
+async def remember_turns(
+    api_url: str, token: str, turns: int, pause: float = 0.0
+) -> tuple[list[float], list[float]]:
+    """(sent -> finished, the scripted reply's pacing) per turn, in seconds; each message sent
+    `pause` seconds after the session went idle."""
     headers = {'Authorization': f'Bearer {token}'}
     async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as http:
         session_id = await create_session(http, token)
@@ -57,7 +63,7 @@ async def remember_turns(api_url: str, token: str, turns: int) -> tuple[list[flo
         pacing: list[float] = []
         for turn in range(2, turns + 2):
             await idle(http, session_id)
-            await asyncio.sleep(THINK_SECONDS)
+            await asyncio.sleep(pause)
             sent = time.monotonic()
             await client.send(f'm-{turn}', fact(turn))
             finished = await client.wait_for(lambda t=turn: client.finished(t))
@@ -91,10 +97,16 @@ def unpaced_api(stack: Stack) -> Iterator[str]:
 
 async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:
     paced, pacing = await remember_turns(stack.api_url, stack.token(USER), turns)
+    paused, _ = await remember_turns(stack.api_url, stack.token(f'{USER}-paused'), turns, PAUSE_SECONDS)
     with unpaced_api(stack) as api_url:
         unpaced, _ = await remember_turns(api_url, stack.token(f'{USER}-unpaced'), turns)
+        unpaced_paused, _ = await remember_turns(
+            api_url, stack.token(f'{USER}-unpaced-paused'), turns, PAUSE_SECONDS
+        )
     return {
-        'durable, existing session, scripted model': summary(paced),
+        'durable, scripted model, sent once idle': summary(paced),
         "of which the scripted reply's pacing": summary(pacing),
-        'durable, existing session, scripted model unpaced': summary(unpaced),
+        'durable, scripted model, sent 1 s after idle': summary(paused),
+        'durable, scripted model unpaced, sent once idle': summary(unpaced),
+        'durable, scripted model unpaced, sent 1 s after idle': summary(unpaced_paused),
     }
