@@ -79,7 +79,12 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             capacity_stack.stop()
     RESULTS.mkdir(exist_ok=True)
-    meta = {'when': datetime.now(UTC).isoformat(), 'machine': platform.platform(), 'turns': args.turns}
+    meta = {
+        'when': datetime.now(UTC).isoformat(),
+        'machine': platform.platform(),
+        'turns': args.turns,
+        'only': args.only,
+    }
     (RESULTS / 'latest.json').write_text(
         json.dumps({'meta': meta, 'results': results, 'capacity': details}, indent=2)
     )
