@@ -38,6 +38,8 @@ class Stack:
             'DURABLE_CHAT_MODEL': model,
             'DURABLE_CHAT_DATA_DIR': str(self.folder),
             'DURABLE_CHAT_SECRET_KEY': BENCH_SECRET,
+            # The fan-out scenario streams 5,000-token replies: past the default reply budget.
+            'DURABLE_CHAT_MAX_REPLY_TOKENS': '100000',
             # Bench runs hundreds of turns as one user: per-user limits out of reach.
             'DURABLE_CHAT_LIMIT_MESSAGES_PER_MINUTE': '1000000',
             'DURABLE_CHAT_LIMIT_MESSAGE_BURST': '1000000',
