@@ -115,7 +115,7 @@ RUN --network=none python - <<"EOF"
 import asyncio
 
 from durable_chat.settings import Settings
-from memory.embedder import DIMENSIONS, build_embedder
+from durable_chat.memory.embedder import DIMENSIONS, build_embedder
 
 result = asyncio.run(build_embedder(Settings(embedding_model='offline')).embed_query('durable chat'))
 assert len(result.embeddings[0]) == DIMENSIONS

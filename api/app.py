@@ -17,12 +17,12 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
-from api import metrics, websocket
-from api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
-from api.routes import auth, health, memories, operator, sessions
-from api.schemas import error_responses
+from durable_chat.api import metrics, websocket
+from durable_chat.api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
+from durable_chat.api.routes import auth, health, memories, operator, sessions
+from durable_chat.api.schemas import error_responses
 from durable_chat.settings import Settings, get_settings
-from workflows.worker import connect
+from durable_chat.workflows.worker import connect
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -102,7 +102,7 @@ class _AsciiJSONResponse(JSONResponse):
 
 
 def _frontend(not_found: ASGIApp) -> ASGIApp:
-    static = StaticFiles(directory=str(files('frontend')), html=True)
+    static = StaticFiles(directory=str(files('durable_chat.frontend')), html=True)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         await (static if scope['type'] == 'http' else not_found)(scope, receive, send)

@@ -20,10 +20,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Principal
+from durable_chat.api.auth import Principal
 from durable_chat.settings import Settings
-from workflows.session import SA_STATUS, SA_TITLE, SA_USER, ChatSession, search_attributes
-from workflows.shared import (
+from durable_chat.workflows.session import SA_STATUS, SA_TITLE, SA_USER, ChatSession, search_attributes
+from durable_chat.workflows.shared import (
     QUERY_SNAPSHOT,
     SIGNAL_SEND,
     UPDATE_ANSWER_APPROVAL,

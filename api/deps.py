@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from api.auth import Principal, verify_token
+from durable_chat.api.auth import Principal, verify_token
 from durable_chat.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description='A token from `durable-chat token` or the `up` banner.')

@@ -20,8 +20,8 @@ from typing import Any, Literal, TypeVar
 import redis.asyncio as aioredis
 from fastapi import HTTPException
 
-from api.auth import Principal
-from api.schemas import ErrorOut
+from durable_chat.api.auth import Principal
+from durable_chat.api.schemas import ErrorOut
 from durable_chat.settings import Settings
 
 log = logging.getLogger(__name__)

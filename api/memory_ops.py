@@ -21,8 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_chat.settings import Settings
-from memory.operations import (
+from durable_chat.memory.operations import (
     MEMORY_OPERATION_WORKFLOW,
     READ_TRANSCRIPT,
     MemoryOperationRequest,
@@ -30,7 +29,15 @@ from memory.operations import (
     TranscriptChunk,
     TranscriptRequest,
 )
-from memory.types import LIST_MEMORIES, RECALL_MEMORIES, ListRequest, ListResult, RecallRequest, RecallResult
+from durable_chat.memory.types import (
+    LIST_MEMORIES,
+    RECALL_MEMORIES,
+    ListRequest,
+    ListResult,
+    RecallRequest,
+    RecallResult,
+)
+from durable_chat.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from workflows.events import stream_key
+from durable_chat.workflows.events import stream_key
 
 Frame = dict[str, Any]
 

@@ -19,12 +19,12 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from api import chat_sessions, limits, streams
-from api.auth import Principal
-from api.chat_sessions import SessionClosed, SessionNotFound
-from api.deps import authenticate
-from api.metrics import FRAMES, WEBSOCKETS
-from api.schemas import MessageIn, MessageRejected, accept_message
+from durable_chat.api import chat_sessions, limits, streams
+from durable_chat.api.auth import Principal
+from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound
+from durable_chat.api.deps import authenticate
+from durable_chat.api.metrics import FRAMES, WEBSOCKETS
+from durable_chat.api.schemas import MessageIn, MessageRejected, accept_message
 from durable_chat.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from temporalio.client import Client
 
 from bench.stack import Stack
 from bench.stats import summary
+from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
-from workflows.shared import workflow_id
 
 
 async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:

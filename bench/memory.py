@@ -27,9 +27,9 @@ from pydantic_ai import Embedder
 from qdrant_client import AsyncQdrantClient
 
 from bench.stats import summary
-from memory.embedder import OnnxMiniLMEmbeddingModel
-from memory.store import MemoryStore, memory_point, new_memory_id
-from memory.types import Memory
+from durable_chat.memory.embedder import OnnxMiniLMEmbeddingModel
+from durable_chat.memory.store import MemoryStore, memory_point, new_memory_id
+from durable_chat.memory.types import Memory
 from tests.memory.recall_set import load_pairs, score
 
 RESULTS = Path(__file__).parent / 'results'

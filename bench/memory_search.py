@@ -18,8 +18,8 @@ import httpx
 from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import summary
+from durable_chat.memory.activities import open_store
 from durable_chat.settings import Settings
-from memory.activities import open_store
 from tests.chat_client import ChatClient
 
 FACTS = (

@@ -25,8 +25,8 @@ from temporalio.client import Client, WorkflowHandle
 from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import percentile
+from durable_chat.workflows.shared import QUERY_SNAPSHOT, Snapshot
 from tests.chat_client import ChatClient
-from workflows.shared import QUERY_SNAPSHOT, Snapshot
 
 PROMPT = 'where does the time go'
 

@@ -19,8 +19,8 @@ from pydantic_ai.messages import AgentStreamEvent
 from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import summary
+from durable_chat.memory.activities import open_store
 from durable_chat.settings import Settings
-from memory.activities import open_store
 from tests.chat_client import ChatClient
 from tests.scripted import model as scripted_model
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
+from durable_chat.workflows.offline_model import decide, last_user_text, offline_summary, tokens
 from tests.scripted import TOOL_FLOW, scripted_reply
-from workflows.offline_model import decide, last_user_text, offline_summary, tokens
 
 
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:

@@ -13,9 +13,9 @@ from contextlib import ExitStack
 
 import uvicorn
 
-from api.auth import issue_token
+from durable_chat.api.auth import issue_token
 from durable_chat.settings import Settings, get_settings
-from workflows.worker import TracingUnavailable
+from durable_chat.workflows.worker import TracingUnavailable
 
 DEMO_USER = 'demo'
 DEMO_OPERATOR = 'operator'
@@ -25,7 +25,7 @@ WS_MAX_BYTES = 1024 * 1024
 
 
 def _uvicorn_server(settings: Settings) -> uvicorn.Server:
-    from api.app import create_app
+    from durable_chat.api.app import create_app
 
     config = uvicorn.Config(
         create_app(settings),
@@ -42,7 +42,7 @@ def _uvicorn_server(settings: Settings) -> uvicorn.Server:
 
 async def _serve_all(settings: Settings, announce: Callable[[], None]) -> None:
     """Worker and API in one process: Qdrant local mode allows one process (docs/architecture.md, "Processes")."""
-    from workflows.worker import run_worker
+    from durable_chat.workflows.worker import run_worker
 
     stop_worker = asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop_worker))
@@ -117,7 +117,7 @@ def up(settings: Settings) -> int:
 
 
 def worker(settings: Settings) -> int:
-    from workflows.worker import run_worker
+    from durable_chat.workflows.worker import run_worker
 
     async def main() -> None:
         stop = asyncio.Event()

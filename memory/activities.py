@@ -20,10 +20,9 @@ from qdrant_client import AsyncQdrantClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from durable_chat.settings import Settings
-from memory.embedder import build_embedder
-from memory.store import InvalidMemory, MemoryStore
-from memory.types import (
+from durable_chat.memory.embedder import build_embedder
+from durable_chat.memory.store import InvalidMemory, MemoryStore
+from durable_chat.memory.types import (
     FORGET_MEMORY,
     LIST_MEMORIES,
     RECALL_MEMORIES,
@@ -37,6 +36,7 @@ from memory.types import (
     StoreRequest,
     StoreResult,
 )
+from durable_chat.settings import Settings
 
 
 async def open_store(settings: Settings) -> MemoryStore:

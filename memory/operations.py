@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from memory.types import Memory
+from durable_chat.memory.types import Memory
 
 MEMORY_OPERATION_WORKFLOW = 'MemoryOperation'
 

@@ -64,9 +64,9 @@ from pydantic_ai import Embedder
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from memory.embedder import embedder_name
-from memory.rules import anchors, normalise, slot_of
-from memory.types import Memory, StoreAction, StoreResult
+from durable_chat.memory.embedder import embedder_name
+from durable_chat.memory.rules import anchors, normalise, slot_of
+from durable_chat.memory.types import Memory, StoreAction, StoreResult
 
 __all__ = [
     'EmbeddingMismatch',

@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 from qdrant_client import AsyncQdrantClient, models
 from temporalio import activity
 
-from memory.operations import ARCHIVE_TURNS, READ_TRANSCRIPT, ArchivePage, TranscriptChunk, TranscriptRequest
+from durable_chat.memory.operations import (
+    ARCHIVE_TURNS,
+    READ_TRANSCRIPT,
+    ArchivePage,
+    TranscriptChunk,
+    TranscriptRequest,
+)
 
 COLLECTION = 'transcripts'
 T = TypeVar('T')

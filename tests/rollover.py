@@ -13,9 +13,9 @@ from typing import TypeVar
 import httpx
 from temporalio.client import Client
 
+from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
-from workflows.shared import workflow_id
 
 _T = TypeVar('_T')
 

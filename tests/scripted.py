@@ -25,7 +25,13 @@ import httpx
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
-from workflows.offline_model import decide, instructed_memories, last_user_text, offline_summary, tokens
+from durable_chat.workflows.offline_model import (
+    decide,
+    instructed_memories,
+    last_user_text,
+    offline_summary,
+    tokens,
+)
 
 TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember)', re.I)
 

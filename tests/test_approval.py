@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from durable_chat.workflows.offline_model import LABEL
 from tests.chat_client import ChatClient
 from tests.conftest import TemporalServer, Workers, token_for
-from workflows.offline_model import LABEL
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:

@@ -128,7 +128,7 @@ async def test_websocket_matrix(api_url: str, alice_session: str, caller: str) -
 
 
 async def test_forged_and_expired_tokens_are_refused(api_url: str) -> None:
-    from api.auth import issue_token
+    from durable_chat.api.auth import issue_token
 
     forged = issue_token('some-other-key', 'alice', 'operator')
     expired = token_for('alice')[:-1] + 'x'

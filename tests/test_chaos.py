@@ -17,10 +17,10 @@ from bench.chaos.checker import INVARIANTS, Verdict, check_session
 from bench.chaos.history import Answer, SessionHistory
 from bench.chaos.stack import KINDS
 from bench.chaos.users import User
+from durable_chat.workflows.shared import UserMessage
 from tests.chat_client import ChatClient
 from tests.processes import ROOT
 from tests.scripted import expected_reply
-from workflows.shared import UserMessage
 
 RUNNER_TIMEOUT = 230
 """Under pytest-timeout's 300 s, so a hung run still stops its stack and says why."""

@@ -7,12 +7,12 @@ import time
 import httpx
 from temporalio.client import Client
 
+from durable_chat.workflows.session import INTERRUPTED_MARKER
+from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.processes import Process
 from tests.scripted import expected_reply
-from workflows.session import INTERRUPTED_MARKER
-from workflows.shared import workflow_id
 
 
 async def model_inputs(temporal_client: Client, session_id: str) -> list[str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 from temporalio.client import Client
 
+from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import Workers
 from tests.scripted import expected_reply
-from workflows.shared import workflow_id
 
 
 async def test_worker_killed_mid_stream_turn_completes_exactly_once(

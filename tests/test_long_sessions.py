@@ -8,11 +8,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
-from workflows.shared import workflow_id
 
 
 async def runs_of(temporal_client: Client, session_id: str) -> list[str]:

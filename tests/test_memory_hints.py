@@ -5,10 +5,10 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from memory.types import RECALL_MEMORIES
+from durable_chat.memory.types import RECALL_MEMORIES
+from durable_chat.workflows.shared import workflow_id
 from tests.conftest import Workers
 from tests.test_memory_sessions import new_session, say, signed_in
-from workflows.shared import workflow_id
 
 
 async def recalls_run(temporal_client: Client, session_id: str) -> int:

@@ -13,13 +13,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
-from memory.types import STORE_MEMORY
-from memory.workflows import MemoryOperation
+from durable_chat.memory.types import STORE_MEMORY
+from durable_chat.memory.workflows import MemoryOperation
+from durable_chat.workflows.session import ChatSession
+from durable_chat.workflows.shared import workflow_id
 from tests.conftest import WORKER_READY, Workers
 from tests.processes import durable_chat, free_port, wait_for_port
 from tests.test_memory_sessions import new_session, say, signed_in
-from workflows.session import ChatSession
-from workflows.shared import workflow_id
 
 
 async def marks(temporal_client: Client, session_id: str) -> tuple[list[bool], list[str]]:

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 
-from memory.types import STORE_MEMORY
+from durable_chat.memory.types import STORE_MEMORY
+from durable_chat.workflows.offline_model import LABEL
+from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
-from workflows.offline_model import LABEL
-from workflows.shared import workflow_id
 
 PENDING_ACTIVITY_STATE_STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
 

@@ -13,12 +13,12 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 
 from durable_chat.embedded import start_valkey
+from durable_chat.workflows.shared import SessionLimits
 from tests.chat_client import ChatClient
 from tests.conftest import HIGH_LIMITS, SECRET, TemporalServer, Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 from tests.test_long_sessions import run_histories
-from workflows.shared import SessionLimits
 
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
 QUEUE_AHEAD = 40

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from workflows.events import TURN_INTERRUPTED, publish, stop_turn, streamed_text
-from workflows.shared import TurnEvent
+from durable_chat.workflows.events import TURN_INTERRUPTED, publish, stop_turn, streamed_text
+from durable_chat.workflows.shared import TurnEvent
 
 
 @activity.defn(name='publish_turn_event')

@@ -14,10 +14,10 @@ from pydantic_ai.durable_exec.temporal import TemporalDurability
 from temporalio.common import RetryPolicy
 
 from durable_chat.settings import get_settings
-from workflows.events import publish_agent_events
-from workflows.models import build_model
-from workflows.shared import TurnDeps
-from workflows.tools import memory_tools
+from durable_chat.workflows.events import publish_agent_events
+from durable_chat.workflows.models import build_model
+from durable_chat.workflows.shared import TurnDeps
+from durable_chat.workflows.tools import memory_tools
 
 AGENT_NAME = 'chat'
 """Persisted: it prefixes every activity name of running sessions. Never rename it."""

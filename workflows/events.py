@@ -21,7 +21,7 @@ from redis.commands.core import AsyncScript
 from temporalio import activity
 
 from durable_chat.settings import get_settings
-from workflows.shared import TurnDeps
+from durable_chat.workflows.shared import TurnDeps
 
 # Product events beside AG-UI's own types (the README lists the frames a client receives).
 ATTEMPT_STARTED = 'ATTEMPT_STARTED'

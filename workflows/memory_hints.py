@@ -23,7 +23,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.common import RetryPolicy
 
-from workflows.events import redis_client
+from durable_chat.workflows.events import redis_client
 
 MARKER_TTL_SECONDS = 600
 SKIP_RECALL_PATCH = 'skip-recall-without-memories'

@@ -17,8 +17,8 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 from temporalio import activity
 
-from workflows.events import MODEL_ERROR, publish
-from workflows.shared import TurnDeps
+from durable_chat.workflows.events import MODEL_ERROR, publish
+from durable_chat.workflows.shared import TurnDeps
 
 _UNREACHABLE = ('ConnectError', 'ConnectionError', 'ConnectionRefusedError', 'ConnectTimeout', 'OSError')
 _TOO_SLOW = ('TimeoutError', 'ReadTimeout', 'TimeoutException', 'PoolTimeout')

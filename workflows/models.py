@@ -7,9 +7,9 @@ import importlib
 from pydantic_ai.models import Model, infer_model
 
 from durable_chat.settings import Settings
-from workflows.model_errors import ReportsFailures
-from workflows.offline_model import offline_model
-from workflows.reply_budget import ReplyBudget
+from durable_chat.workflows.model_errors import ReportsFailures
+from durable_chat.workflows.offline_model import offline_model
+from durable_chat.workflows.reply_budget import ReplyBudget
 
 
 def build_model(settings: Settings) -> Model:

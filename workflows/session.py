@@ -24,10 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_ai.exceptions import AgentRunError
     from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
 
-    from memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
-    from workflows.activities import interrupt_turn_stream, publish_turn_event
-    from workflows.agent import agent
-    from workflows.events import (
+    from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
+    from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
+    from durable_chat.workflows.agent import agent
+    from durable_chat.workflows.events import (
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
         RUN_ERROR,
@@ -35,15 +35,15 @@ with workflow.unsafe.imports_passed_through():
         SESSION_CLOSED,
         TURN_INTERRUPTED,
     )
-    from workflows.memory_hints import (
+    from durable_chat.workflows.memory_hints import (
         MEMORY_HINT_ACTIVITY,
         SKIP_RECALL_PATCH,
         MemoryHint,
         mark_no_memories,
         memory_hint,
     )
-    from workflows.model_errors import describe
-    from workflows.shared import (
+    from durable_chat.workflows.model_errors import describe
+    from durable_chat.workflows.shared import (
         QUERY_SNAPSHOT,
         SIGNAL_SEND,
         UPDATE_ANSWER_APPROVAL,
@@ -62,9 +62,9 @@ with workflow.unsafe.imports_passed_through():
         TurnEvent,
         UserMessage,
     )
-    from workflows.summarizer import summarizer
-    from workflows.tools import call_memory
-    from workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
+    from durable_chat.workflows.summarizer import summarizer
+    from durable_chat.workflows.tools import call_memory
+    from durable_chat.workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
 
 TITLE_CHARS = 60
 DROPPED_TEXT_CHARS = 200

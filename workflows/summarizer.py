@@ -13,7 +13,7 @@ from pydantic_ai.durable_exec.temporal import TemporalDurability
 from temporalio.common import RetryPolicy
 
 from durable_chat.settings import get_settings
-from workflows.models import build_model
+from durable_chat.workflows.models import build_model
 
 SUMMARIZER_NAME = 'summarizer'
 SUMMARY_PROMPT = (

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from memory.types import (
+from durable_chat.memory.types import (
     FORGET_MEMORY,
     RECALL_MEMORIES,
     STORE_MEMORY,
@@ -27,8 +27,8 @@ from memory.types import (
     StoreRequest,
     StoreResult,
 )
-from workflows.memory_hints import MEMORY_HINT_ACTIVITY, SKIP_RECALL_PATCH, memory_changed
-from workflows.shared import TurnDeps
+from durable_chat.workflows.memory_hints import MEMORY_HINT_ACTIVITY, SKIP_RECALL_PATCH, memory_changed
+from durable_chat.workflows.shared import TurnDeps
 
 IN_WORKFLOW = {'temporal': False}
 MEMORY_ACTIVITY = {

@@ -14,10 +14,10 @@ from pydantic_ai.exceptions import AgentRunError
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from memory.operations import ARCHIVE_TURNS, ArchivePage
-from workflows.history import compacted, history_bytes, split_recent, transcript_text
-from workflows.shared import FINISHED_TURN_STATUSES, SessionState, Turn
-from workflows.summarizer import SUMMARY_PROMPT, summarizer
+from durable_chat.memory.operations import ARCHIVE_TURNS, ArchivePage
+from durable_chat.workflows.history import compacted, history_bytes, split_recent, transcript_text
+from durable_chat.workflows.shared import FINISHED_TURN_STATUSES, SessionState, Turn
+from durable_chat.workflows.summarizer import SUMMARY_PROMPT, summarizer
 
 SUMMARY_INPUT_CHARS = 40_000
 

@@ -17,15 +17,15 @@ from temporalio.plugin import SimplePlugin
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from durable_chat.memory.activities import MemoryActivities, open_store
+from durable_chat.memory.store import MemoryStore
+from durable_chat.memory.transcripts import TranscriptActivities, TranscriptStore
+from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.settings import Settings
-from memory.activities import MemoryActivities, open_store
-from memory.store import MemoryStore
-from memory.transcripts import TranscriptActivities, TranscriptStore
-from memory.workflows import MemoryOperation
-from workflows.activities import SESSION_ACTIVITIES
-from workflows.memory_hints import HINT_ACTIVITIES, bump_generation
-from workflows.session import ChatSession
-from workflows.shared import SEARCH_ATTRIBUTES
+from durable_chat.workflows.activities import SESSION_ACTIVITIES
+from durable_chat.workflows.memory_hints import HINT_ACTIVITIES, bump_generation
+from durable_chat.workflows.session import ChatSession
+from durable_chat.workflows.shared import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser
-from api.schemas import WhoAmI, error_responses
+from durable_chat.api.deps import CurrentUser
+from durable_chat.api.schemas import WhoAmI, error_responses
 
 router = APIRouter(prefix='/auth', tags=['auth'], responses=error_responses(401))
 

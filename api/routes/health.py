@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
-from api.schemas import Readiness
+from durable_chat.api.schemas import Readiness
 from durable_chat.settings import Settings
 
 router = APIRouter(tags=['health'])

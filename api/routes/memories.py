@@ -10,12 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from api.auth import USERNAME_PATTERN, Principal
-from api.deps import CurrentUser, SettingsDep, TemporalClient
-from api.memory_ops import run_memory_operation
-from api.schemas import Deleted, error_responses
-from memory.operations import MemoryOperationRequest
-from memory.types import Memory
+from durable_chat.api.auth import USERNAME_PATTERN, Principal
+from durable_chat.api.deps import CurrentUser, SettingsDep, TemporalClient
+from durable_chat.api.memory_ops import run_memory_operation
+from durable_chat.api.schemas import Deleted, error_responses
+from durable_chat.memory.operations import MemoryOperationRequest
+from durable_chat.memory.types import Memory
 
 router = APIRouter(prefix='/memories', tags=['memories'], responses=error_responses(401, 403, 422, 503))
 

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
-from api import chat_sessions, limits
-from api.chat_sessions import SessionOwners
-from api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
-from api.memory_ops import run_memory_operation
-from api.schemas import (
+from durable_chat.api import chat_sessions, limits
+from durable_chat.api.chat_sessions import SessionOwners
+from durable_chat.api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
+from durable_chat.api.memory_ops import run_memory_operation
+from durable_chat.api.schemas import (
     SESSION_ID_PATTERN,
     ApprovalIn,
     InterruptIn,
@@ -24,8 +24,8 @@ from api.schemas import (
     SessionCreate,
     accept_message,
 )
-from memory.operations import MemoryOperationRequest
-from workflows.shared import ApprovalAnswer, InterruptRequest, UserMessage
+from durable_chat.memory.operations import MemoryOperationRequest
+from durable_chat.workflows.shared import ApprovalAnswer, InterruptRequest, UserMessage
 
 router = APIRouter(prefix='/sessions', tags=['sessions'])
 

@@ -14,10 +14,10 @@ from temporalio.client import Client
 from bench.chaos.history import SessionHistory, read_session
 from bench.chaos.render import is_gap, view
 from bench.chaos.users import User
-from memory.rules import normalise
+from durable_chat.memory.rules import normalise
+from durable_chat.workflows.session import SA_STATUS
+from durable_chat.workflows.shared import workflow_id
 from tests.scripted import expected_reply
-from workflows.session import SA_STATUS
-from workflows.shared import workflow_id
 
 INVARIANTS = {
     'accepted': 'every accepted message is in history',

@@ -23,8 +23,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.converter import PayloadConverter
 
-from memory.types import STORE_MEMORY, StoreResult
-from workflows.shared import SIGNAL_SEND, UserMessage, workflow_id
+from durable_chat.memory.types import STORE_MEMORY, StoreResult
+from durable_chat.workflows.shared import SIGNAL_SEND, UserMessage, workflow_id
 
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
 

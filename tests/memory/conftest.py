@@ -9,8 +9,8 @@ import pytest
 from pydantic_ai import Embedder
 from qdrant_client import AsyncQdrantClient
 
-from memory.embedder import OnnxMiniLMEmbeddingModel
-from memory.store import MemoryStore
+from durable_chat.memory.embedder import OnnxMiniLMEmbeddingModel
+from durable_chat.memory.store import MemoryStore
 
 
 @pytest.fixture(scope='session')

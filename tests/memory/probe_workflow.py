@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
-    from memory.types import (
+    from durable_chat.memory.types import (
         FORGET_MEMORY,
         LIST_MEMORIES,
         RECALL_MEMORIES,

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from memory.store import MemoryStore
+from durable_chat.memory.store import MemoryStore
 
 PAIRS_FILE = Path(__file__).resolve().parent.parent / 'memory_data' / 'recall_pairs.json'
 

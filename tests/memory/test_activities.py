@@ -10,9 +10,9 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from durable_chat.memory.activities import MemoryActivities, open_store
+from durable_chat.memory.store import MemoryStore
 from durable_chat.settings import Settings
-from memory.activities import MemoryActivities, open_store
-from memory.store import MemoryStore
 from tests.memory.probe_workflow import MemoryProbe
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from pydantic_ai import Embedder
 
-from durable_chat.settings import Settings
-from memory.embedder import (
+from durable_chat.memory.embedder import (
     DIMENSIONS,
     OnnxMiniLMEmbeddingModel,
     build_embedder,
@@ -18,6 +17,7 @@ from memory.embedder import (
     model_file,
     tokenizer_file,
 )
+from durable_chat.settings import Settings
 
 
 async def vectors(embedder: Embedder, texts: list[str]) -> np.ndarray:

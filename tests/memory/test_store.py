@@ -12,8 +12,8 @@ from pydantic_ai import Embedder
 from pydantic_ai.embeddings import TestEmbeddingModel
 from qdrant_client import AsyncQdrantClient, models
 
-from memory.rules import normalise
-from memory.store import (
+from durable_chat.memory.rules import normalise
+from durable_chat.memory.store import (
     MAX_FACT_CHARS,
     NAMESPACE,
     EmbeddingMismatch,
@@ -23,7 +23,7 @@ from memory.store import (
     memory_point,
     new_memory_id,
 )
-from memory.types import Memory
+from durable_chat.memory.types import Memory
 
 A_FACTS = ['I live in Paris', 'I have a dog named Rex', 'My favourite colour is blue']
 

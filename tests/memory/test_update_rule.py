@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memory.rules import anchors, slot_of
-from memory.store import MemoryStore
+from durable_chat.memory.rules import anchors, slot_of
+from durable_chat.memory.store import MemoryStore
 
 UPDATES = [
     # A slot set again, whatever the wording and however far apart the vectors are.

@@ -10,15 +10,15 @@ from pydantic_ai.durable_exec.temporal import TemporalDurability
 from pydantic_ai.durable_exec.temporal._durability import worker_registrations
 from temporalio import activity, workflow
 
-from memory.activities import MemoryActivities
-from memory.transcripts import TranscriptActivities
-from memory.workflows import MemoryOperation
-from workflows.activities import SESSION_ACTIVITIES
-from workflows.agent import agent
-from workflows.memory_hints import HINT_ACTIVITIES
-from workflows.session import ChatSession
-from workflows.summarizer import summarizer
-from workflows.tools import memory_tools
+from durable_chat.memory.activities import MemoryActivities
+from durable_chat.memory.transcripts import TranscriptActivities
+from durable_chat.memory.workflows import MemoryOperation
+from durable_chat.workflows.activities import SESSION_ACTIVITIES
+from durable_chat.workflows.agent import agent
+from durable_chat.workflows.memory_hints import HINT_ACTIVITIES
+from durable_chat.workflows.session import ChatSession
+from durable_chat.workflows.summarizer import summarizer
+from durable_chat.workflows.tools import memory_tools
 
 PINNED_ACTIVITIES = {
     'agent__chat__event_stream_handler',

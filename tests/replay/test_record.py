@@ -15,11 +15,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.processes import Process
 from tests.test_turn_limits import budget_api  # noqa: F401  (a fixture: reply and time budgets)
-from workflows.shared import workflow_id
 
 HISTORIES = Path(__file__).parent / 'histories'
 

@@ -11,9 +11,9 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from memory.workflows import MemoryOperation
-from workflows.session import ChatSession
-from workflows.shared import SessionStart, TurnDeps
+from durable_chat.memory.workflows import MemoryOperation
+from durable_chat.workflows.session import ChatSession
+from durable_chat.workflows.shared import SessionStart, TurnDeps
 
 HISTORIES = sorted((Path(__file__).parent / 'histories').glob('*.json'))
 
