@@ -22,7 +22,7 @@ from durable_chat.api.chat_sessions import NotTheOwner, Refused, SessionClosed, 
 from durable_chat.api.routes import auth, health, memories, operator, sessions
 from durable_chat.api.schemas import error_responses
 from durable_chat.settings import Settings, get_settings
-from durable_chat.workflows.worker import connect
+from durable_chat.temporal import connect
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

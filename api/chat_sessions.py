@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -22,21 +21,27 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_chat.api.auth import Principal
 from durable_chat.settings import Settings
-from durable_chat.workflows.session import SA_STATUS, SA_TITLE, SA_USER, ChatSession, search_attributes
-from durable_chat.workflows.shared import (
+from durable_chat.workflows.contract import (
     QUERY_SNAPSHOT,
+    SA_STATUS,
+    SA_TITLE,
+    SA_USER,
     SIGNAL_SEND,
     UPDATE_ANSWER_APPROVAL,
     UPDATE_INTERRUPT,
+    WORKFLOW_NAME,
     Approval,
     ApprovalAnswer,
     InterruptRequest,
     InterruptResult,
+    NewSession,
     SessionLimits,
-    SessionStart,
-    SessionState,
+    SessionOptions,
     Snapshot,
     UserMessage,
+    is_session_id,
+    search_attributes,
+    session_id_of,
     workflow_id,
 )
 
@@ -102,20 +107,11 @@ class SessionSummary:
     started_at: datetime | None
 
 
-def is_session_id(value: str) -> bool:
-    return len(value) == 32 and all(c in '0123456789abcdef' for c in value)
-
-
-def new_session_id() -> str:
-    # 122 random bits: session ids are not guessable.
-    return uuid.uuid4().hex
-
-
 async def create_session(
     client: Client, settings: Settings, user_id: str, session_id: str, first: UserMessage | None
 ) -> None:
     """Starts the session; with a first message it is signal-with-start, so nothing is lost between."""
-    state = SessionState(
+    options = SessionOptions(
         session_id=session_id,
         user_id=user_id,
         memory_task_queue=settings.memory_task_queue,
@@ -130,8 +126,8 @@ async def create_session(
         ),
     )
     await client.start_workflow(
-        ChatSession.run,
-        SessionStart(state=state),
+        WORKFLOW_NAME,
+        NewSession(state=options),
         id=workflow_id(session_id),
         task_queue=settings.task_queue,
         search_attributes=search_attributes(user_id, 'idle'),
@@ -168,13 +164,13 @@ async def list_sessions(
 ) -> list[SessionSummary]:
     """One row per session, from its current run: visibility lists every run, and a run that
     continued as new is neither the session's state nor a closed session."""
-    query = 'WorkflowType = "ChatSession" AND ExecutionStatus != "ContinuedAsNew"'
+    query = f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus != "ContinuedAsNew"'
     if user_id is not None:
-        query += f' AND ChatUser = "{_quote(user_id)}"'
+        query += f' AND {SA_USER.name} = "{_quote(user_id)}"'
     if status == 'closed':
         query += ' AND ExecutionStatus != "Running"'
     elif status is not None:
-        query += f' AND ExecutionStatus = "Running" AND ChatStatus = "{_quote(status)}"'
+        query += f' AND ExecutionStatus = "Running" AND {SA_STATUS.name} = "{_quote(status)}"'
     current: dict[str, WorkflowExecution] = {}
     async for execution in client.list_workflows(query, limit=limit):
         # Mid continue-as-new, visibility may briefly show the old run still running beside the new.
@@ -188,7 +184,7 @@ def _summary(execution: WorkflowExecution) -> SessionSummary:
     attributes = execution.typed_search_attributes
     running = execution.status == WorkflowExecutionStatus.RUNNING
     return SessionSummary(
-        session_id=execution.id.removeprefix('chat-'),
+        session_id=session_id_of(execution.id),
         user_id=attributes.get(SA_USER) or '',
         title=attributes.get(SA_TITLE) or '',
         status=(attributes.get(SA_STATUS) or 'idle') if running else 'closed',

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 
 from durable_chat.api.auth import Role
-from durable_chat.workflows.shared import UserMessage
+from durable_chat.workflows.contract import UserMessage
 
 MESSAGE_ID_PATTERN = r'^[A-Za-z0-9_.:-]{1,100}$'
 SESSION_ID_PATTERN = r'^[a-f0-9]{32}$'

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import redis.asyncio as aioredis
 
-from durable_chat.workflows.events import stream_key
-
-Frame = dict[str, Any]
+from durable_chat.workflows.contract import Frame, decode_event, stream_key
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:
@@ -25,20 +20,6 @@ def is_valid_event_id(entry_id: str) -> bool:
     return True
 
 
-def to_frame(entry_id: bytes | str, fields: dict[bytes, bytes]) -> Frame:
-    event_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    frame: Frame = json.loads(fields[b'data'])
-    frame.update(
-        type=fields[b'type'].decode(),
-        event_id=event_id,
-        turn=int(fields[b'turn']),
-        step=int(fields[b'step']),
-        attempt=int(fields[b'attempt']),
-        seq=int(fields.get(b'seq', 0)),
-    )
-    return frame
-
-
 async def still_holds(redis: aioredis.Redis, session_id: str, after: str) -> bool:
     """Whether the stream still has every entry after `after` (it was not trimmed past it or lost)."""
     first = await redis.xrange(stream_key(session_id), count=1)
@@ -52,11 +33,11 @@ async def tail_for_snapshot(
 ) -> tuple[list[Frame], str]:
     """The stream's events of the turns a snapshot does not hold yet, and the id to read on from."""
     entries = await redis.xrange(stream_key(session_id))
-    frames = [to_frame(entry_id, fields) for entry_id, fields in entries]
+    frames = [decode_event(entry_id, fields) for entry_id, fields in entries]
     last_id = frames[-1]['event_id'] if frames else '0-0'
     return [f for f in frames if f['turn'] not in finished_turns], last_id
 
 
 async def read_after(redis: aioredis.Redis, session_id: str, after: str, block_ms: int) -> list[Frame]:
     response = await redis.xread({stream_key(session_id): after}, block=block_ms, count=500)
-    return [to_frame(entry_id, fields) for _key, entries in response for entry_id, fields in entries]
+    return [decode_event(entry_id, fields) for _key, entries in response for entry_id, fields in entries]

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from bench.stack import Stack
 from bench.stats import summary
-from durable_chat.workflows.shared import workflow_id
+from durable_chat.workflows.contract import workflow_id
 from tests.chat_client import ChatClient
 
 

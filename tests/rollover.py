@@ -13,7 +13,7 @@ from typing import TypeVar
 import httpx
 from temporalio.client import Client
 
-from durable_chat.workflows.shared import workflow_id
+from durable_chat.workflows.contract import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
 

@@ -17,7 +17,7 @@ from bench.chaos.checker import INVARIANTS, Verdict, check_session
 from bench.chaos.history import Answer, SessionHistory
 from bench.chaos.stack import KINDS
 from bench.chaos.users import User
-from durable_chat.workflows.shared import UserMessage
+from durable_chat.workflows.contract import UserMessage
 from tests.chat_client import ChatClient
 from tests.processes import ROOT
 from tests.scripted import expected_reply

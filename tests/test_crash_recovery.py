@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from temporalio.client import Client
 
-from durable_chat.workflows.shared import workflow_id
+from durable_chat.workflows.contract import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import Workers
 from tests.scripted import expected_reply

@@ -15,8 +15,8 @@ from temporalio.worker import Replayer
 
 from durable_chat.memory.types import STORE_MEMORY
 from durable_chat.memory.workflows import MemoryOperation
+from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.session import ChatSession
-from durable_chat.workflows.shared import workflow_id
 from tests.conftest import WORKER_READY, Workers
 from tests.processes import durable_chat, free_port, wait_for_port
 from tests.test_memory_sessions import new_session, say, signed_in

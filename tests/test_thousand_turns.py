@@ -13,7 +13,7 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 
 from durable_chat.embedded import start_valkey
-from durable_chat.workflows.shared import SessionLimits
+from durable_chat.workflows.contract import SessionLimits
 from tests.chat_client import ChatClient
 from tests.conftest import HIGH_LIMITS, SECRET, TemporalServer, Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from durable_chat.workflows.events import TURN_INTERRUPTED, publish, stop_turn, streamed_text
+from durable_chat.workflows.contract import TURN_INTERRUPTED
+from durable_chat.workflows.events import publish, stop_turn, streamed_text
 from durable_chat.workflows.shared import TurnEvent
 
 

@@ -21,18 +21,14 @@ from redis.commands.core import AsyncScript
 from temporalio import activity
 
 from durable_chat.settings import get_settings
+from durable_chat.workflows.contract import (
+    ATTEMPT_STARTED,
+    TEXT_MESSAGE_CONTENT,
+    TURN_INTERRUPTED,
+    encode_event,
+    stream_key,
+)
 from durable_chat.workflows.shared import TurnDeps
-
-# Product events beside AG-UI's own types (the README lists the frames a client receives).
-ATTEMPT_STARTED = 'ATTEMPT_STARTED'
-RUN_FINISHED = 'RUN_FINISHED'
-RUN_ERROR = 'RUN_ERROR'
-TURN_INTERRUPTED = 'TURN_INTERRUPTED'
-SESSION_CLOSED = 'SESSION_CLOSED'
-APPROVAL_REQUESTED = 'APPROVAL_REQUESTED'
-APPROVAL_ANSWERED = 'APPROVAL_ANSWERED'
-MODEL_ERROR = 'MODEL_ERROR'
-"""A model request of the turn failed: `reason` in words, and whether it is `retrying`."""
 
 STOPPED_TTL_SECONDS = 24 * 3600
 PUBLISHED_TTL_SECONDS = 24 * 3600
@@ -64,10 +60,6 @@ _append_scripts: dict[int, AsyncScript] = {}
 _once_scripts: dict[int, AsyncScript] = {}
 
 
-def stream_key(session_id: str) -> str:
-    return f'session:{session_id}:events'
-
-
 def stopped_key(session_id: str) -> str:
     return f'session:{session_id}:stopped-turns'
 
@@ -92,19 +84,6 @@ def _loop_script(scripts: dict[int, AsyncScript]) -> AsyncScript:
     """This event loop's copy of a script, registered with its client."""
     redis_client()
     return scripts[id(asyncio.get_running_loop())]
-
-
-def _fields(
-    turn: int, step: int, attempt: int, type: str, data: Mapping[str, object], seq: int = 0
-) -> dict[str, str | int]:
-    return {
-        'turn': turn,
-        'step': step,
-        'attempt': attempt,
-        'seq': seq,
-        'type': type,
-        'data': json.dumps(data),
-    }
 
 
 def _flat(fields: Mapping[str, str | int]) -> list[str]:
@@ -134,7 +113,7 @@ async def publish(
     guard = str(turn) if unless_stopped else ''
     identity = turn_event_identity(type, data)
     args = [get_settings().stream_maxlen, PUBLISHED_TTL_SECONDS, identity, stop, guard]
-    added = await script(keys=keys, args=[*args, *_flat(_fields(turn, step, attempt, type, data))])
+    added = await script(keys=keys, args=[*args, *_flat(encode_event(turn, step, attempt, type, data))])
     return added is not None
 
 
@@ -165,7 +144,7 @@ async def streamed_text(session_id: str, turn: int) -> str:
         kind, step = fields[b'type'].decode(), int(fields[b'step'])
         if kind == ATTEMPT_STARTED:
             parts = {key: text for key, text in parts.items() if key[0] != step}
-        elif kind == 'TEXT_MESSAGE_CONTENT':
+        elif kind == TEXT_MESSAGE_CONTENT:
             data = json.loads(fields[b'data'])
             key = (step, int(fields[b'attempt']), str(data.get('messageId', '')))
             parts[key] = parts.get(key, '') + str(data.get('delta', ''))
@@ -239,10 +218,10 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
                 continue  # interrupted: the activity's cancellation arrives with its next heartbeat
             if first and attempt > 1:
                 # A retry streams the step again from its start: clients drop what they hold of it.
-                appender.add(_fields(deps.turn, step, attempt, ATTEMPT_STARTED, {}))
+                appender.add(encode_event(deps.turn, step, attempt, ATTEMPT_STARTED, {}))
             first = False
             async for agui_event in translator.handle_event(event):
                 data = _agui_data(agui_event)
-                appender.add(_fields(deps.turn, step, attempt, str(agui_event.type.value), data))
+                appender.add(encode_event(deps.turn, step, attempt, str(agui_event.type.value), data))
     finally:
         await appender.close()

@@ -17,7 +17,8 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 from temporalio import activity
 
-from durable_chat.workflows.events import MODEL_ERROR, publish
+from durable_chat.workflows.contract import MODEL_ERROR
+from durable_chat.workflows.events import publish
 from durable_chat.workflows.shared import TurnDeps
 
 _UNREACHABLE = ('ConnectError', 'ConnectionError', 'ConnectionRefusedError', 'ConnectTimeout', 'OSError')

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
@@ -27,13 +26,29 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
     from durable_chat.workflows.agent import agent
-    from durable_chat.workflows.events import (
+    from durable_chat.workflows.contract import (
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
+        QUERY_SNAPSHOT,
         RUN_ERROR,
         RUN_FINISHED,
+        SA_LAST_ACTIVITY,
+        SA_STATUS,
+        SA_TITLE,
         SESSION_CLOSED,
+        SIGNAL_SEND,
         TURN_INTERRUPTED,
+        UPDATE_ANSWER_APPROVAL,
+        UPDATE_INTERRUPT,
+        WORKFLOW_NAME,
+        Approval,
+        ApprovalAnswer,
+        InterruptRequest,
+        InterruptResult,
+        SessionStatus,
+        Snapshot,
+        Turn,
+        UserMessage,
     )
     from durable_chat.workflows.memory_hints import (
         MEMORY_HINT_ACTIVITY,
@@ -43,25 +58,7 @@ with workflow.unsafe.imports_passed_through():
         memory_hint,
     )
     from durable_chat.workflows.model_errors import describe
-    from durable_chat.workflows.shared import (
-        QUERY_SNAPSHOT,
-        SIGNAL_SEND,
-        UPDATE_ANSWER_APPROVAL,
-        UPDATE_INTERRUPT,
-        WORKFLOW_NAME,
-        Approval,
-        ApprovalAnswer,
-        InterruptRequest,
-        InterruptResult,
-        SessionStart,
-        SessionState,
-        SessionStatus,
-        Snapshot,
-        Turn,
-        TurnDeps,
-        TurnEvent,
-        UserMessage,
-    )
+    from durable_chat.workflows.shared import SessionStart, SessionState, TurnDeps, TurnEvent
     from durable_chat.workflows.summarizer import summarizer
     from durable_chat.workflows.tools import call_memory
     from durable_chat.workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
@@ -85,22 +82,6 @@ TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 
 _R = TypeVar('_R')
-
-SA_USER = SearchAttributeKey.for_keyword('ChatUser')
-SA_STATUS = SearchAttributeKey.for_keyword('ChatStatus')
-SA_TITLE = SearchAttributeKey.for_text('ChatTitle')
-SA_LAST_ACTIVITY = SearchAttributeKey.for_datetime('ChatLastActivity')
-
-
-def search_attributes(user_id: str, status: SessionStatus, title: str = '') -> TypedSearchAttributes:
-    """The attributes a session starts with; the workflow keeps them current."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SA_USER, user_id),
-            SearchAttributePair(SA_STATUS, status),
-            SearchAttributePair(SA_TITLE, title),
-        ]
-    )
 
 
 @workflow.defn(name=WORKFLOW_NAME)

@@ -15,8 +15,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from durable_chat.memory.operations import ARCHIVE_TURNS, ArchivePage
+from durable_chat.workflows.contract import FINISHED_TURN_STATUSES, Turn
 from durable_chat.workflows.history import compacted, history_bytes, split_recent, transcript_text
-from durable_chat.workflows.shared import FINISHED_TURN_STATUSES, SessionState, Turn
+from durable_chat.workflows.shared import SessionState
 from durable_chat.workflows.summarizer import SUMMARY_PROMPT, summarizer
 
 SUMMARY_INPUT_CHARS = 40_000

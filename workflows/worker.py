@@ -17,21 +17,19 @@ from temporalio.plugin import SimplePlugin
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from durable_chat import temporal
 from durable_chat.memory.activities import MemoryActivities, open_store
 from durable_chat.memory.store import MemoryStore
 from durable_chat.memory.transcripts import TranscriptActivities, TranscriptStore
 from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.settings import Settings
+from durable_chat.temporal import TracingUnavailable
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
+from durable_chat.workflows.contract import SEARCH_ATTRIBUTES
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES, bump_generation
 from durable_chat.workflows.session import ChatSession
-from durable_chat.workflows.shared import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
-
-
-class TracingUnavailable(RuntimeError):
-    pass
 
 
 def _plugins(settings: Settings) -> list[SimplePlugin]:
@@ -46,12 +44,7 @@ def _plugins(settings: Settings) -> list[SimplePlugin]:
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    return await Client.connect(
-        settings.temporal_target,
-        namespace=settings.temporal_namespace,
-        plugins=_plugins(settings),
-        runtime=runtime,
-    )
+    return await temporal.connect(settings, plugins=_plugins(settings), runtime=runtime)
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

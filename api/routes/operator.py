@@ -11,7 +11,7 @@ from durable_chat.api import chat_sessions
 from durable_chat.api.auth import USERNAME_PATTERN
 from durable_chat.api.deps import Operator, SettingsDep, TemporalClient
 from durable_chat.api.schemas import OperatorSession, error_responses
-from durable_chat.workflows.shared import workflow_id
+from durable_chat.workflows.contract import workflow_id
 
 router = APIRouter(prefix='/operator', tags=['operator'], responses=error_responses(401, 403, 422, 503))
 

@@ -25,7 +25,7 @@ from durable_chat.api.schemas import (
     accept_message,
 )
 from durable_chat.memory.operations import MemoryOperationRequest
-from durable_chat.workflows.shared import ApprovalAnswer, InterruptRequest, UserMessage
+from durable_chat.workflows.contract import ApprovalAnswer, InterruptRequest, UserMessage, new_session_id
 
 router = APIRouter(prefix='/sessions', tags=['sessions'])
 
@@ -58,7 +58,7 @@ async def create_session(
     first = _accept(body.message, settings.max_message_chars) if body.message else None
     # A first message counts as a message too; both are counted or neither (a 429 creates nothing).
     await limits.enforce(redis, settings, user, 'sessions', *(['messages'] if first else []))
-    session_id = body.session_id or chat_sessions.new_session_id()
+    session_id = body.session_id or new_session_id()
     if body.session_id is not None:
         # A retried create names a session that may exist: only its owner may land on it again.
         try:

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.converter import PayloadConverter
 
 from durable_chat.memory.types import STORE_MEMORY, StoreResult
-from durable_chat.workflows.shared import SIGNAL_SEND, UserMessage, workflow_id
+from durable_chat.workflows.contract import SIGNAL_SEND, UserMessage, workflow_id
 
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
 

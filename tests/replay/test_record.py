@@ -15,7 +15,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from durable_chat.workflows.shared import workflow_id
+from durable_chat.workflows.contract import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.processes import Process

@@ -1,0 +1,260 @@
+"""The session contract: everything a client of a ChatSession may know of it, and nothing more.
+
+The API starts, signals, queries and updates sessions by the names below and reads their Redis
+stream with the codec below; it never imports the workflow, the agent or their dependencies. Every
+name and field here is persisted (in workflow histories, in visibility, in Redis): renaming one
+breaks running sessions. This module imports no pydantic-ai, so the API process does not load it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+WORKFLOW_NAME = 'ChatSession'
+SIGNAL_SEND = 'send'
+QUERY_SNAPSHOT = 'snapshot'
+UPDATE_INTERRUPT = 'interrupt'
+UPDATE_ANSWER_APPROVAL = 'answer_approval'
+
+SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
+TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
+FINISHED_TURN_STATUSES = frozenset({'done', 'failed', 'interrupted', 'dropped'})
+ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
+
+
+# --- ids ---------------------------------------------------------------------------------------
+
+_WORKFLOW_ID_PREFIX = 'chat-'
+
+
+def new_session_id() -> str:
+    # 122 random bits: session ids are not guessable.
+    return uuid.uuid4().hex
+
+
+def is_session_id(value: str) -> bool:
+    return len(value) == 32 and all(c in '0123456789abcdef' for c in value)
+
+
+def workflow_id(session_id: str) -> str:
+    return f'{_WORKFLOW_ID_PREFIX}{session_id}'
+
+
+def session_id_of(workflow_id: str) -> str:
+    return workflow_id.removeprefix(_WORKFLOW_ID_PREFIX)
+
+
+# --- what crosses the workflow boundary --------------------------------------------------------
+
+
+@dataclass
+class UserMessage:
+    id: str
+    """Chosen by the client; a second delivery of the same id is ignored."""
+    text: str
+
+
+@dataclass
+class Turn:
+    """One user message and the agent's answer to it, as the page shows it."""
+
+    number: int
+    message_id: str
+    user_text: str
+    status: TurnStatus = 'queued'
+    reply: str = ''
+    note: str = ''
+    """Why the reply ended early, in words (its length or time budget), shown under it."""
+
+    @property
+    def size(self) -> int:
+        return len(self.user_text) + len(self.reply)
+
+
+@dataclass
+class Approval:
+    """A tool call waiting for (or given) a person's yes or no."""
+
+    id: str
+    """The model's tool call id."""
+    turn: int
+    tool_name: str
+    args: dict[str, object]
+    status: ApprovalStatus = 'pending'
+    reason: str = ''
+    answered_by: str = ''
+
+
+@dataclass
+class ApprovalAnswer:
+    approval_id: str
+    approve: bool
+    reason: str = ''
+    by: str = ''
+
+
+@dataclass
+class InterruptRequest:
+    drop_queued: bool = False
+    """Also drop the messages queued behind the running turn (they stay visible, unanswered)."""
+    by: str = ''
+
+
+@dataclass
+class InterruptResult:
+    turn: int
+    dropped: list[int] = field(default_factory=list[int])
+
+
+@dataclass
+class Snapshot:
+    """What the page renders: the whole conversation, including queued and running turns."""
+
+    session_id: str
+    user_id: str
+    title: str
+    status: SessionStatus
+    turns: list[Turn]
+    approvals: list[Approval] = field(default_factory=list[Approval])
+    archived_turns: int = 0
+    """Turns before these are in the transcript archive (`GET /sessions/{id}/history`)."""
+
+    @property
+    def finished_turns(self) -> set[int]:
+        return {t.number for t in self.turns if t.status in FINISHED_TURN_STATUSES}
+
+
+@dataclass
+class SessionLimits:
+    """Per-session budgets, fixed when the session starts (from settings) and carried across runs."""
+
+    history_budget_bytes: int = 48_000
+    """Past this, older exchanges are summarised: the model's input stays bounded (~12k tokens)."""
+    keep_exchanges: int = 4
+    """Exchanges kept verbatim after a compaction."""
+    keep_turns: int = 50
+    """Turns the workflow keeps for the page; older ones go to the transcript archive in pages."""
+    keep_turn_bytes: int = 400_000
+    """... and at most this much of their text, so a snapshot and a continue-as-new input stay far
+    under Temporal's 2 MB payload limit whatever users type."""
+    archive_page_turns: int = 25
+    archive_page_bytes: int = 500_000
+    max_queued: int = 50
+    max_queued_bytes: int = 600_000
+    """Messages beyond these while turns wait are kept as dropped (text cut), never answered."""
+    max_run_events: int = 10_000
+    """Continue as new past this many history events (Temporal's hard limit is 51,200)."""
+    max_run_bytes: int = 10_000_000
+    """... or past this many history bytes (hard limit 50 MB)."""
+    max_run_growth_bytes: int = 256_000
+    """... or once this run's history has grown this much since it started. A worker keeps every
+    activity input of a cached run in memory until the run ends, and each model call's input is the
+    whole model history (up to `history_budget_bytes`): this bounds what one cached session holds."""
+    turn_seconds: float = 180.0
+    """The agent's working time on one message (not waiting for an approval); past it the turn stops
+    with what it wrote."""
+    max_seen_ids: int = 1_000
+    """Message ids remembered beyond the turns kept: a client only resends what it has not seen answered."""
+
+
+@dataclass
+class SessionOptions:
+    """What is fixed when a session starts. The workflow's state extends it with the conversation."""
+
+    session_id: str
+    user_id: str
+    memory_task_queue: str = 'memory'
+    recall_k: int = 5
+    limits: SessionLimits = field(default_factory=SessionLimits)
+
+
+@dataclass
+class NewSession:
+    """The workflow's start input as a client writes it. The workflow reads the same JSON as its
+    `SessionStart`, whose `state` is a `SessionOptions` with the conversation added (empty here)."""
+
+    state: SessionOptions
+
+
+# --- visibility --------------------------------------------------------------------------------
+
+SA_USER = SearchAttributeKey.for_keyword('ChatUser')
+SA_STATUS = SearchAttributeKey.for_keyword('ChatStatus')
+SA_TITLE = SearchAttributeKey.for_text('ChatTitle')
+SA_LAST_ACTIVITY = SearchAttributeKey.for_datetime('ChatLastActivity')
+
+SEARCH_ATTRIBUTES = {
+    # name -> Temporal indexed value type; registered by `durable-chat up` and at worker start.
+    key.name: key.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_').title()
+    for key in (SA_USER, SA_STATUS, SA_TITLE, SA_LAST_ACTIVITY)
+}
+
+
+def search_attributes(user_id: str, status: SessionStatus, title: str = '') -> TypedSearchAttributes:
+    """The attributes a session starts with; the workflow keeps them current."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_USER, user_id),
+            SearchAttributePair(SA_STATUS, status),
+            SearchAttributePair(SA_TITLE, title),
+        ]
+    )
+
+
+# --- the session's stream ----------------------------------------------------------------------
+# One Redis Stream per session holds the live tail of its turns. Each entry is one event: the AG-UI
+# events of the agent (TEXT_MESSAGE_CONTENT, TOOL_CALL_START, ...) and the workflow's own below
+# (the README lists the frames a client receives).
+
+ATTEMPT_STARTED = 'ATTEMPT_STARTED'
+"""A retried model or tool activity streams its step again: drop what you hold of that step."""
+RUN_FINISHED = 'RUN_FINISHED'
+RUN_ERROR = 'RUN_ERROR'
+TURN_INTERRUPTED = 'TURN_INTERRUPTED'
+SESSION_CLOSED = 'SESSION_CLOSED'
+APPROVAL_REQUESTED = 'APPROVAL_REQUESTED'
+APPROVAL_ANSWERED = 'APPROVAL_ANSWERED'
+MODEL_ERROR = 'MODEL_ERROR'
+"""A model request of the turn failed: `reason` in words, and whether it is `retrying`."""
+TEXT_MESSAGE_CONTENT = 'TEXT_MESSAGE_CONTENT'
+
+Frame = dict[str, Any]
+"""A stream event as clients get it: its data, plus type, event_id, turn, step, attempt and seq."""
+
+
+def stream_key(session_id: str) -> str:
+    return f'session:{session_id}:events'
+
+
+def encode_event(
+    turn: int, step: int, attempt: int, type: str, data: Mapping[str, object], seq: int = 0
+) -> dict[str, str | int]:
+    """A stream entry's fields. (turn, step, attempt, type, seq) identify an agent event."""
+    return {
+        'turn': turn,
+        'step': step,
+        'attempt': attempt,
+        'seq': seq,
+        'type': type,
+        'data': json.dumps(data),
+    }
+
+
+def decode_event(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Frame:
+    event_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    frame: Frame = json.loads(fields[b'data'])
+    frame.update(
+        type=fields[b'type'].decode(),
+        event_id=event_id,
+        turn=int(fields[b'turn']),
+        step=int(fields[b'step']),
+        attempt=int(fields[b'attempt']),
+        seq=int(fields.get(b'seq', 0)),
+    )
+    return frame
