@@ -13,6 +13,8 @@ from durable_chat.workflows.offline_model import LABEL
 from tests.chat_client import ChatClient
 from tests.conftest import TemporalServer, Workers, token_for
 
+pytestmark = pytest.mark.integration
+
 
 async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
     """Polls a condition that another system makes true on its own time (e.g. Temporal visibility)."""

@@ -11,6 +11,8 @@ from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.processes import Process
 
+pytestmark = pytest.mark.integration
+
 SECRET_TEXT = 'alice-private-words-4711'
 UNKNOWN_MEMORY = '00000000-0000-4000-8000-000000000000'
 CALLERS = {

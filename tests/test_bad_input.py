@@ -11,6 +11,8 @@ from tests.chat_client import ChatClient
 from tests.processes import Process
 from tests.scripted import expected_reply
 
+pytestmark = pytest.mark.integration
+
 LIMIT = 32_000  # DURABLE_CHAT_MAX_MESSAGE_CHARS default
 
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.chaos.checker import INVARIANTS, Verdict, check_session
 from bench.chaos.history import Answer, SessionHistory
 from bench.chaos.stack import KINDS
@@ -21,6 +23,8 @@ from durable_chat.workflows.contract import UserMessage
 from tests.chat_client import ChatClient
 from tests.processes import ROOT
 from tests.scripted import expected_reply
+
+pytestmark = pytest.mark.integration
 
 RUNNER_TIMEOUT = 230
 """Under pytest-timeout's 300 s, so a hung run still stops its stack and says why."""

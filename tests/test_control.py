@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from temporalio.client import Client
 
 from durable_chat.workflows.contract import workflow_id
@@ -13,6 +14,8 @@ from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.processes import Process
 from tests.scripted import expected_reply
+
+pytestmark = pytest.mark.integration
 
 
 async def model_inputs(temporal_client: Client, session_id: str) -> list[str]:

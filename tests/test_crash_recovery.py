@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from temporalio.client import Client
 
 from durable_chat.workflows.contract import workflow_id
 from tests.chat_client import ChatClient
 from tests.conftest import Workers
 from tests.scripted import expected_reply
+
+pytestmark = pytest.mark.integration
 
 
 async def test_worker_killed_mid_stream_turn_completes_exactly_once(

@@ -21,6 +21,8 @@ from tests.processes import durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 from tests.test_long_sessions import runs_of
 
+pytestmark = pytest.mark.integration
+
 TURNS = 12
 
 

@@ -16,6 +16,8 @@ from schemathesis import Case
 
 from tests.conftest import Workers, token_for
 
+pytestmark = pytest.mark.integration
+
 FUZZ_USER = 'fuzz-api'
 FUZZ_OPERATOR = 'fuzz-operator'
 MAX_EXAMPLES = 15  # per operation and generation mode: bounded for CI's two busy cores

@@ -27,6 +27,8 @@ from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 from tests.scripted import expected_reply
 
+pytestmark = pytest.mark.integration
+
 SEED = int(os.environ.get('FUZZ_SEED', random.randrange(2**32)))
 SUFFIX = uuid.uuid4().hex[:8]
 USER, BYSTANDER = f'fuzz-ws-{SUFFIX}', f'fuzz-ws-bystander-{SUFFIX}'

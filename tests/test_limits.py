@@ -24,6 +24,8 @@ from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 from tests.test_production import until_ready
 
+pytestmark = pytest.mark.integration
+
 MESSAGE_BURST, SESSION_BURST, WEBSOCKETS = 3, 2, 2
 TINY_LIMITS = {
     'DURABLE_CHAT_LIMIT_MESSAGES_PER_MINUTE': '1',

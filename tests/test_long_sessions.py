@@ -14,6 +14,8 @@ from tests.conftest import Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 
+pytestmark = pytest.mark.integration
+
 
 async def runs_of(temporal_client: Client, session_id: str) -> list[str]:
     executions = temporal_client.list_workflows(f'WorkflowId = "{workflow_id(session_id)}"')

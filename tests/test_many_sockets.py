@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 from tests.scripted import expected_reply
+
+pytestmark = pytest.mark.integration
 
 WATCHERS = 150
 """Past redis-py's default pool of 100 connections, which used to drop every socket beyond it."""

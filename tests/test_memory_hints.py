@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -9,6 +10,8 @@ from durable_chat.memory.types import RECALL_MEMORIES
 from durable_chat.workflows.contract import workflow_id
 from tests.conftest import Workers
 from tests.test_memory_sessions import new_session, say, signed_in
+
+pytestmark = pytest.mark.integration
 
 
 async def recalls_run(temporal_client: Client, session_id: str) -> int:

@@ -21,6 +21,8 @@ from tests.conftest import WORKER_READY, Workers
 from tests.processes import durable_chat, free_port, wait_for_port
 from tests.test_memory_sessions import new_session, say, signed_in
 
+pytestmark = pytest.mark.integration
+
 
 async def marks(temporal_client: Client, session_id: str) -> tuple[list[bool], list[str]]:
     """Each store's `marked_changed`, and the session's local activities, in history order (which

@@ -18,6 +18,8 @@ from tests.conftest import WORKER_READY, TemporalServer, Workers
 from tests.processes import durable_chat, free_port, wait_for_port
 from tests.test_memory_sessions import new_session, say, signed_in
 
+pytestmark = pytest.mark.integration
+
 FACTS = ('I have a cat named Miso', 'I work as a pilot')
 
 

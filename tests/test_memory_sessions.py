@@ -15,6 +15,8 @@ from durable_chat.workflows.offline_model import LABEL
 from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 
+pytestmark = pytest.mark.integration
+
 PENDING_ACTIVITY_STATE_STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
 
 

@@ -13,6 +13,8 @@ from tests.chat_client import ChatClient
 from tests.conftest import WORKER_READY, Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 
+pytestmark = pytest.mark.integration
+
 UNREACHABLE = "the model server can't be reached"
 ATTEMPTS = 8
 

@@ -17,6 +17,8 @@ from tests.conftest import Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 
+pytestmark = pytest.mark.integration
+
 SESSIONS = 20
 USER = 'multi'
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from tests.chat_client import ChatClient
 from tests.conftest import WORKER_READY, token_for
 from tests.processes import durable_chat, free_port, wait_for_port
+
+pytestmark = pytest.mark.integration
 
 
 async def test_worker_and_api_export_metrics_and_json_logs(service_env: dict[str, str], workers) -> None:

@@ -21,6 +21,8 @@ from tests.processes import Process
 from tests.rollover import rolled_over_sessions
 from tests.scripted import expected_reply
 
+pytestmark = pytest.mark.integration
+
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMIUM_ARGS = [
     '--no-sandbox',

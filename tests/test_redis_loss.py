@@ -21,6 +21,8 @@ from tests.conftest import WORKER_READY, Workers, token_for
 from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 
+pytestmark = pytest.mark.integration
+
 REPLY = 'slow 150 loss'
 """150 tokens, 40 ms apart: six seconds of streaming to lose Redis in."""
 

@@ -12,6 +12,8 @@ from tests.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.rollover import RolledOver, eventually, rolled_over_sessions
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope='module')
 async def rolled_over(small_limits_api: str, temporal_client: Client) -> RolledOver:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
 from tests.chat_client import ChatClient
 from tests.processes import Process
 from tests.scripted import expected_reply
+
+pytestmark = pytest.mark.integration
 
 
 async def new_session(http: httpx.AsyncClient) -> str:

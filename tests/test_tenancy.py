@@ -20,6 +20,8 @@ import pytest
 from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 
+pytestmark = pytest.mark.integration
+
 SUFFIX = uuid.uuid4().hex[:8]
 A, B = f'tenant-a-{SUFFIX}', f'tenant-b-{SUFFIX}'
 FACT = f'my locker code is quokka{SUFFIX}'

@@ -20,6 +20,8 @@ from tests.processes import Process, durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 from tests.test_long_sessions import run_histories
 
+pytestmark = pytest.mark.integration
+
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
 QUEUE_AHEAD = 40
 EVENT_LIMIT, SIZE_LIMIT = 51_200, 50 * 1024 * 1024  # Temporal's hard limits per run

@@ -19,6 +19,8 @@ from tests.processes import durable_chat, free_port, wait_for_port
 from tests.scripted import expected_reply
 from tests.test_control import model_inputs
 
+pytestmark = pytest.mark.integration
+
 REPLY_TOKENS = 40
 TURN_SECONDS = 5
 

@@ -20,6 +20,8 @@ from durable_chat.workflows.offline_model import LABEL
 from tests.chat_client import ChatClient
 from tests.processes import Process, free_port
 
+pytestmark = pytest.mark.integration
+
 READY = 'durable-chat is up'
 
 

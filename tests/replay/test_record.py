@@ -23,9 +23,12 @@ from tests.test_turn_limits import budget_api  # noqa: F401  (a fixture: reply a
 
 HISTORIES = Path(__file__).parent / 'histories'
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get('DURABLE_CHAT_RECORD_HISTORIES') != '1', reason='records histories only when asked to'
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.environ.get('DURABLE_CHAT_RECORD_HISTORIES') != '1', reason='records histories only when asked to'
+    ),
+]
 
 
 async def conversation(api_url: str, session_id: str, *steps: str) -> ChatClient:
