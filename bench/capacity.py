@@ -28,8 +28,8 @@ from bench.chatter import Chatter, Tally, create_session
 from bench.resources import cpu_seconds, rss_mib
 from bench.stack import Stack
 from bench.stats import summary
+from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows import worker as worker_module
-from tests.chat_client import ChatClient
 
 RESULTS = Path(__file__).parent / 'results'
 CREATE_CONCURRENCY = 16

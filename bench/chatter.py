@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
 
 FIRST_TOKEN_TIMEOUT = 60.0
 TURN_TIMEOUT = 120.0

@@ -10,8 +10,8 @@ from temporalio.client import Client
 
 from bench.stack import Stack
 from bench.stats import summary
+from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows.contract import workflow_id
-from tests.chat_client import ChatClient
 
 
 async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:

@@ -8,7 +8,7 @@ import httpx
 
 from bench.stack import Stack
 from bench.stats import summary
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
 
 
 async def one_crash(stack: Stack) -> float:

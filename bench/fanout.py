@@ -14,8 +14,8 @@ from pydantic_ai import Agent
 
 from bench.chatter import create_session
 from bench.stack import Stack
-from tests.chat_client import ChatClient
-from tests.scripted import model as scripted_model
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.scripted import model as scripted_model
 
 
 async def plain_tokens_per_second(tokens: int) -> float:

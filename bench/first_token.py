@@ -10,8 +10,8 @@ from pydantic_ai import Agent
 
 from bench.chatter import create_session
 from bench.stats import summary
-from tests.chat_client import ChatClient
-from tests.scripted import model as scripted_model
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.scripted import model as scripted_model
 
 PROMPT = 'how fast is the first token'
 

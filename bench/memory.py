@@ -30,7 +30,7 @@ from bench.stats import summary
 from durable_chat.memory.embedder import OnnxMiniLMEmbeddingModel
 from durable_chat.memory.store import MemoryStore, memory_point, new_memory_id
 from durable_chat.memory.types import Memory
-from tests.memory.recall_set import load_pairs, score
+from durable_chat.testing.recall_set import load_pairs, score
 
 RESULTS = Path(__file__).parent / 'results'
 LOAD_BATCH = 256

@@ -20,7 +20,7 @@ from bench.stack import Stack
 from bench.stats import summary
 from durable_chat.memory.activities import open_store
 from durable_chat.settings import Settings
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
 
 FACTS = (
     'my sister Anna lives in Lisbon',

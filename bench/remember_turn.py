@@ -28,10 +28,10 @@ import httpx
 from bench.chatter import create_session
 from bench.stack import WORKER_READY, Stack
 from bench.stats import summary
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import FAST_TOKEN_SECONDS
 from durable_chat.workflows.offline_model import tokens
-from tests.chat_client import ChatClient
-from tests.processes import durable_chat, free_port, wait_for_port
-from tests.scripted import FAST_TOKEN_SECONDS
 
 USER = 'bench-remember'
 PAUSE_SECONDS = 1.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from durable_chat.api.auth import issue_token
 from durable_chat.embedded import start_temporal, start_valkey, stop_process
-from tests.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 
 WORKER_READY = 'worker polling task queue'
 BENCH_SECRET = 'bench-secret'
@@ -25,7 +25,7 @@ class Stack:
     """The stack's own processes by role (chat workers are in `workers`), for resource sampling."""
     _stops: list = field(default_factory=list)
 
-    def start(self, model: str = 'import:tests.scripted:model') -> Stack:
+    def start(self, model: str = 'import:durable_chat.testing.scripted:model') -> Stack:
         temporal_port, redis_port, api_port = free_port(), free_port(), free_port()
         temporal = start_temporal(self.folder, temporal_port, free_port(), self.folder / 'temporal.log')
         self._stops.append(lambda: stop_process(temporal))

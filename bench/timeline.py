@@ -25,8 +25,8 @@ from temporalio.client import Client, WorkflowHandle
 from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import percentile
+from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows.contract import QUERY_SNAPSHOT, Snapshot
-from tests.chat_client import ChatClient
 
 PROMPT = 'where does the time go'
 

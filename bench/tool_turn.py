@@ -21,8 +21,8 @@ from bench.stack import Stack
 from bench.stats import summary
 from durable_chat.memory.activities import open_store
 from durable_chat.settings import Settings
-from tests.chat_client import ChatClient
-from tests.scripted import model as scripted_model
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.scripted import model as scripted_model
 
 
 def _fact(turn: int) -> str:

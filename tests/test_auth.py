@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process
 from tests.conftest import token_for
-from tests.processes import Process
 
 pytestmark = pytest.mark.integration
 

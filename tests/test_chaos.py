@@ -19,10 +19,10 @@ from bench.chaos.checker import INVARIANTS, Verdict, check_session
 from bench.chaos.history import Answer, SessionHistory
 from bench.chaos.stack import KINDS
 from bench.chaos.users import User
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import ROOT
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import UserMessage
-from tests.chat_client import ChatClient
-from tests.processes import ROOT
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

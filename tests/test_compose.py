@@ -26,7 +26,7 @@ import yaml
 
 from durable_chat import cli
 from durable_chat.settings import Settings
-from tests.processes import free_port
+from durable_chat.testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / 'docker-compose.yml'

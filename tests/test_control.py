@@ -8,12 +8,12 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.session import INTERRUPTED_MARKER
-from tests.chat_client import ChatClient
 from tests.conftest import token_for
-from tests.processes import Process
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import workflow_id
-from tests.chat_client import ChatClient
 from tests.conftest import Workers
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

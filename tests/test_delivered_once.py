@@ -15,10 +15,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from tests.conftest import Workers, token_for
-from tests.processes import durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 from tests.test_long_sessions import runs_of
 
 pytestmark = pytest.mark.integration

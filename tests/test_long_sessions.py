@@ -8,11 +8,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import workflow_id
-from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
-from tests.processes import Process, durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

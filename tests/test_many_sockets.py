@@ -7,9 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.scripted import expected_reply
 from tests.conftest import Workers, token_for
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

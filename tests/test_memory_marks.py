@@ -15,10 +15,10 @@ from temporalio.worker import Replayer
 
 from durable_chat.memory.types import STORE_MEMORY
 from durable_chat.memory.workflows import MemoryOperation
+from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.session import ChatSession
 from tests.conftest import WORKER_READY, Workers
-from tests.processes import durable_chat, free_port, wait_for_port
 from tests.test_memory_sessions import new_session, say, signed_in
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from temporalio.client import Client
 
 from durable_chat import embedded
 from durable_chat.memory.types import LIST_MEMORIES, RECALL_MEMORIES
+from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
 from tests.conftest import WORKER_READY, TemporalServer, Workers
-from tests.processes import durable_chat, free_port, wait_for_port
 from tests.test_memory_sessions import new_session, say, signed_in
 
 pytestmark = pytest.mark.integration

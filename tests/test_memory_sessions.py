@@ -10,9 +10,9 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 
 from durable_chat.memory.types import STORE_MEMORY
+from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.offline_model import LABEL
-from tests.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 
 pytestmark = pytest.mark.integration

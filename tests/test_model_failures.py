@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 from tests.conftest import WORKER_READY, Workers, token_for
-from tests.processes import Process, durable_chat, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from tests.conftest import Workers, token_for
-from tests.processes import Process, durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

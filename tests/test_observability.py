@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
 from tests.conftest import WORKER_READY, token_for
-from tests.processes import durable_chat, free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 

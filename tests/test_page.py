@@ -14,12 +14,12 @@ import pytest
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
 from temporalio.client import Client
 
+from durable_chat.testing.processes import Process
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.offline_model import LABEL
 from durable_chat.workflows.session import REPLY_TOKENS
 from tests.conftest import token_for
-from tests.processes import Process
 from tests.rollover import rolled_over_sessions
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

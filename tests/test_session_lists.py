@@ -8,7 +8,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
 from tests.conftest import token_for
 from tests.rollover import RolledOver, eventually, rolled_over_sessions
 

@@ -7,9 +7,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.chat_client import ChatClient
-from tests.processes import Process
-from tests.scripted import expected_reply
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process
+from durable_chat.testing.scripted import expected_reply
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
 from tests.conftest import Workers, token_for
 
 pytestmark = pytest.mark.integration

@@ -13,11 +13,11 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 
 from durable_chat.embedded import start_valkey
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import SessionLimits
-from tests.chat_client import ChatClient
 from tests.conftest import HIGH_LIMITS, SECRET, TemporalServer, Workers, token_for
-from tests.processes import Process, durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 from tests.test_long_sessions import run_histories
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ async def own_stack(tmp_path: Path) -> AsyncIterator[OwnStack]:
     env = {
         'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal.address,
         'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
-        'DURABLE_CHAT_MODEL': 'import:tests.scripted:model',
+        'DURABLE_CHAT_MODEL': 'import:durable_chat.testing.scripted:model',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path / 'data'),
         'DURABLE_CHAT_SECRET_KEY': SECRET,
         **HIGH_LIMITS,

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.session import STOPPED_MARKER, TIME_BUDGET
-from tests.chat_client import ChatClient
 from tests.conftest import WORKER_READY, Workers, token_for
-from tests.processes import durable_chat, free_port, wait_for_port
-from tests.scripted import expected_reply
 from tests.test_control import model_inputs
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ import pytest
 
 from durable_chat import cli, embedded
 from durable_chat.settings import Settings
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process, free_port
 from durable_chat.workflows.offline_model import LABEL
-from tests.chat_client import ChatClient
-from tests.processes import Process, free_port
 
 pytestmark = pytest.mark.integration
 

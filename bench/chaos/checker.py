@@ -15,8 +15,8 @@ from bench.chaos.history import SessionHistory, read_session
 from bench.chaos.render import is_gap, view
 from bench.chaos.users import User
 from durable_chat.memory.rules import normalise
+from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import SA_STATUS, workflow_id
-from tests.scripted import expected_reply
 
 INVARIANTS = {
     'accepted': 'every accepted message is in history',

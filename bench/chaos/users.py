@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import websockets
 
-from tests.chat_client import ChatClient
+from durable_chat.testing.chat_client import ChatClient
 
 TURN_DEADLINE_SECONDS = 240
 SILENCE_SECONDS = 25

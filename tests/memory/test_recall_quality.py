@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from durable_chat.memory.store import MemoryStore
-from tests.memory.recall_set import load_pairs, score
+from durable_chat.testing.recall_set import load_pairs, score
 
 # Measured with the offline embedder: recall@1 0.919 (57/62), recall@5 1.000. The floors sit below
 # that so a small change in the model or the store fails loudly only when recall really drops.

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.processes import Process
 from durable_chat.workflows.contract import workflow_id
-from tests.chat_client import ChatClient
 from tests.conftest import token_for
-from tests.processes import Process
 from tests.test_turn_limits import budget_api  # noqa: F401  (a fixture: reply and time budgets)
 
 HISTORIES = Path(__file__).parent / 'histories'

@@ -1,4 +1,4 @@
-"""The scripted chat model the tests run workers with (`DURABLE_CHAT_MODEL=import:tests.scripted:model`).
+"""The scripted chat model the tests run workers with (`DURABLE_CHAT_MODEL=import:durable_chat.testing.scripted:model`).
 
 Its replies are a pure function of the user's message, so a retried attempt streams the same text:
 - `long ID`: a ~2 KB reply in 20 tokens, no delay;

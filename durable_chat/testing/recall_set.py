@@ -1,4 +1,4 @@
-"""The labelled recall set (tests/memory_data/recall_pairs.json) and how it is scored; the bench uses it too."""
+"""The labelled recall set (recall_pairs.json, beside it) and how it is scored; the bench uses it too."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from durable_chat.memory.store import MemoryStore
 
-PAIRS_FILE = Path(__file__).resolve().parent.parent / 'memory_data' / 'recall_pairs.json'
+PAIRS_FILE = Path(__file__).resolve().parent / 'recall_pairs.json'
 
 
 @dataclass(frozen=True)
