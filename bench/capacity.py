@@ -97,7 +97,7 @@ def _tuple(index: int | None) -> tuple[int] | None:
 async def idle_sessions(
     stack: Stack, steps: list[int], details: dict[str, Any]
 ) -> dict[str, dict[str, float]]:
-    worker = stack.workers[0].pid
+    worker = stack.workers.chat[0].pid
     await quiet(worker)
     baseline = rss_mib(worker)
     rows: list[dict[str, Any]] = []

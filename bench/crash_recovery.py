@@ -17,18 +17,18 @@ async def one_crash(stack: Stack) -> float:
     ) as http:
         session_id = (await http.post('/sessions', json={})).json()['session_id']
     # Only the doomed worker runs while the turn starts, so it is the one holding the model activity.
-    for standby in stack.workers[:-1]:
+    for standby in stack.workers.chat[:-1]:
         standby.stop()
-    stack.workers = stack.workers[-1:]
-    doomed = stack.workers[0]
+    stack.workers.chat[:-1] = []
+    doomed = stack.workers.chat[0]
     client = await ChatClient(stack.api_url, session_id, stack.token()).connect()
     await client.send('m-1', 'slow 400')
     await client.wait_for(lambda: len(client.of_type('TEXT_MESSAGE_CONTENT', 1)) >= 3)
-    stack.start_worker()  # the standby, polling before the crash
+    stack.workers.start()  # the standby, polling before the crash
 
     killed_at = time.monotonic()
     doomed.kill()
-    stack.workers.remove(doomed)
+    stack.workers.chat.remove(doomed)
     index = await client.wait_for(lambda: _first_retried_delta(client), timeout=60)
     await client.disconnect()
     return client.received_at[index] - killed_at

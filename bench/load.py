@@ -179,7 +179,7 @@ async def soak(
             'soak_minutes': minutes,
             'think_seconds': think,
             'seed': seed,
-            'chat_workers': len(stack.workers),
+            'chat_workers': len(stack.workers.chat),
         },
         'setup': {'seconds': round(setup_seconds, 1), 'create_session': summary(created)},
         'warm_up': warmed,
@@ -236,7 +236,7 @@ async def main(args: argparse.Namespace) -> None:
     stack = Stack().start()
     try:
         for _ in range(args.chat_workers - 1):
-            stack.start_worker()
+            stack.workers.start()
         report = await soak(
             stack,
             args.sessions,

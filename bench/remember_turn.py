@@ -26,11 +26,11 @@ from contextlib import contextmanager
 import httpx
 
 from bench.chatter import create_session
-from bench.stack import WORKER_READY, Stack
+from bench.stack import Stack
 from bench.stats import summary
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import FAST_TOKEN_SECONDS
+from durable_chat.testing.services import api, start_together, worker
 from durable_chat.workflows.offline_model import tokens
 
 USER = 'bench-remember'
@@ -77,22 +77,18 @@ async def remember_turns(
 @contextmanager
 def unpaced_api(stack: Stack) -> Iterator[str]:
     """An API and a chat worker on a chat task queue of their own, running bench/unpaced.py."""
-    port = free_port()
     env = {
         **stack.env,
         'DURABLE_CHAT_MODEL': 'import:bench.unpaced:model',
         'DURABLE_CHAT_TASK_QUEUE': 'chat-unpaced',
-        'DURABLE_CHAT_PORT': str(port),
     }
-    worker = durable_chat('worker', {**env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}).start()
-    api = durable_chat('api', env).start()
+    chat, server = worker(env, 'chat', stack.folder), api(env, cwd=stack.folder)
     try:
-        worker.wait_for_line(WORKER_READY)
-        wait_for_port(port)
-        yield f'http://127.0.0.1:{port}'
+        start_together(chat, server)
+        yield server.url
     finally:
-        api.stop()
-        worker.stop()
+        server.stop()
+        chat.stop()
 
 
 async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:

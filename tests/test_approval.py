@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.servers import TemporalServer
+from durable_chat.testing.stack import Workers
 from durable_chat.workflows.offline_model import LABEL
-from tests.conftest import TemporalServer, Workers, token_for
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 

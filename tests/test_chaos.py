@@ -20,12 +20,13 @@ from bench.chaos.history import Answer, SessionHistory
 from bench.chaos.stack import KINDS
 from bench.chaos.users import User
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import ROOT
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import UserMessage
 
 pytestmark = pytest.mark.integration
 
+REPO = Path(__file__).resolve().parent.parent
+"""Where `python -m bench.chaos` runs from: bench is a folder of the repository, not installed."""
 RUNNER_TIMEOUT = 230
 """Under pytest-timeout's 300 s, so a hung run still stops its stack and says why."""
 
@@ -33,7 +34,7 @@ RUNNER_TIMEOUT = 230
 def test_users_keep_every_promise_while_each_kind_of_process_is_killed(tmp_path: Path) -> None:
     command = [sys.executable, '-m', 'bench.chaos', '--users', '4', '--turns', '30', '--faults', '5']
     command += ['--seed', '3', '--settle', '90', '--output', str(tmp_path)]
-    runner = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    runner = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output, _ = runner.communicate(timeout=RUNNER_TIMEOUT)
     except subprocess.TimeoutExpired:

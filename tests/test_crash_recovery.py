@@ -8,8 +8,8 @@ from temporalio.client import Client
 
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import expected_reply
+from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
-from tests.conftest import Workers
 
 pytestmark = pytest.mark.integration
 

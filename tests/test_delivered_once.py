@@ -16,9 +16,10 @@ import pytest
 from temporalio.client import Client
 
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
-from tests.conftest import Workers, token_for
+from durable_chat.testing.services import api
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 from tests.test_long_sessions import runs_of
 
 pytestmark = pytest.mark.integration
@@ -30,16 +31,13 @@ TURNS = 12
 def rollover_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
     """Sessions whose run continues as new after every turn of ~20 KB messages (no compaction)."""
     workers.ensure_one()
-    port = free_port()
     env = {
         **service_env,
-        'DURABLE_CHAT_PORT': str(port),
         'DURABLE_CHAT_SESSION_MAX_RUN_GROWTH_BYTES': '50000',
         'DURABLE_CHAT_SESSION_HISTORY_BUDGET_BYTES': '10000000',
     }
-    process = durable_chat('api', env).start()
-    wait_for_port(port)
-    yield f'http://127.0.0.1:{port}'
+    process = api(env).start()
+    yield process.url
     process.stop()
 
 

@@ -14,7 +14,8 @@ import pytest
 import schemathesis
 from schemathesis import Case
 
-from tests.conftest import Workers, token_for
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed
 
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import expected_reply
-from tests.conftest import Workers, token_for
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 

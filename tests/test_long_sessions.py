@@ -9,10 +9,11 @@ import pytest
 from temporalio.client import Client
 
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
+from durable_chat.testing.services import api
+from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
-from tests.conftest import Workers, token_for
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 
@@ -120,15 +121,9 @@ def growth_limited_api(service_env: dict[str, str], workers: Workers) -> Iterato
     """An API whose sessions roll over once a run's history grows past RUN_GROWTH_BYTES (and on no
     other budget: the event count and the model history stay far from theirs)."""
     workers.ensure_one()
-    port = free_port()
-    env = {
-        **service_env,
-        'DURABLE_CHAT_PORT': str(port),
-        'DURABLE_CHAT_SESSION_MAX_RUN_GROWTH_BYTES': str(RUN_GROWTH_BYTES),
-    }
-    process: Process = durable_chat('api', env).start()
-    wait_for_port(port)
-    yield f'http://127.0.0.1:{port}'
+    env = {**service_env, 'DURABLE_CHAT_SESSION_MAX_RUN_GROWTH_BYTES': str(RUN_GROWTH_BYTES)}
+    process = api(env).start()
+    yield process.url
     process.stop()
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import expected_reply
-from tests.conftest import Workers, token_for
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from durable_chat.memory.types import RECALL_MEMORIES
+from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
-from tests.conftest import Workers
 from tests.test_memory_sessions import new_session, say, signed_in
 
 pytestmark = pytest.mark.integration

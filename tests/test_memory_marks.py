@@ -15,10 +15,11 @@ from temporalio.worker import Replayer
 
 from durable_chat.memory.types import STORE_MEMORY
 from durable_chat.memory.workflows import MemoryOperation
-from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
+from durable_chat.testing.processes import free_port
+from durable_chat.testing.services import api, start_together, worker
+from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.session import ChatSession
-from tests.conftest import WORKER_READY, Workers
 from tests.test_memory_sessions import new_session, say, signed_in
 
 pytestmark = pytest.mark.integration
@@ -82,22 +83,18 @@ def memory_worker_without_redis(
 ) -> Iterator[str]:
     """An API whose sessions use a memory worker that cannot reach Redis (on a queue of its own)."""
     workers.ensure_one()
-    port = free_port()
     env = {
         **service_env,
         'DURABLE_CHAT_MEMORY_TASK_QUEUE': 'memory-without-redis',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path),
-        'DURABLE_CHAT_PORT': str(port),
     }
     unreachable = {'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{free_port()}/0'}
-    memory = durable_chat('worker', {**env, **unreachable, 'DURABLE_CHAT_WORKER_ROLES': 'memory'}).start()
-    api = durable_chat('api', env).start()
+    memory, server = worker({**env, **unreachable}, 'memory'), api(env)
     try:
-        memory.wait_for_line(WORKER_READY)
-        wait_for_port(port)
-        yield f'http://127.0.0.1:{port}'
+        start_together(memory, server)
+        yield server.url
     finally:
-        api.stop()
+        server.stop()
         memory.stop()
 
 

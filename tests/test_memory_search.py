@@ -14,8 +14,9 @@ from temporalio.client import Client
 
 from durable_chat import embedded
 from durable_chat.memory.types import LIST_MEMORIES, RECALL_MEMORIES
-from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
-from tests.conftest import WORKER_READY, TemporalServer, Workers
+from durable_chat.testing.servers import TemporalServer
+from durable_chat.testing.services import api, start_together, worker
+from durable_chat.testing.stack import Workers
 from tests.test_memory_sessions import new_session, say, signed_in
 
 pytestmark = pytest.mark.integration
@@ -81,23 +82,19 @@ def without_standalone_activities(
     """A Temporal server that refuses standalone activities, with a worker and an API on it:
     (API URL, Temporal address)."""
     monkeypatch.setitem(embedded.DEV_SERVER_CONFIG, 'activity.enableStandalone', 'false')
-    server = TemporalServer(tmp_path / 'temporal')
-    port = free_port()
+    server = TemporalServer(tmp_path / 'temporal').start()
     env = {
         **service_env,
         'DURABLE_CHAT_TEMPORAL_ADDRESS': server.address,
         'DURABLE_CHAT_DATA_DIR': str(tmp_path / 'data'),
-        'DURABLE_CHAT_PORT': str(port),
     }
-    worker = durable_chat('worker', env).start()
-    api = durable_chat('api', env).start()
+    both, server_api = worker(env, 'chat,memory'), api(env)
     try:
-        worker.wait_for_line(WORKER_READY)
-        wait_for_port(port)
-        yield f'http://127.0.0.1:{port}', server.address
+        start_together(both, server_api)
+        yield server_api.url, server.address
     finally:
-        api.stop()
-        worker.stop()
+        server_api.stop()
+        both.stop()
         server.stop()
 
 

@@ -11,9 +11,10 @@ from temporalio.api.enums.v1 import PendingActivityState
 
 from durable_chat.memory.types import STORE_MEMORY
 from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.offline_model import LABEL
-from tests.conftest import Workers, token_for
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 

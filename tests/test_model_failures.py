@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
-from tests.conftest import WORKER_READY, Workers, token_for
+from durable_chat.testing.processes import Process
+from durable_chat.testing.services import api, worker
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 
@@ -22,15 +24,12 @@ ATTEMPTS = 8
 @pytest.fixture(scope='module')
 def stack(service_env: dict[str, str], workers: Workers) -> Iterator[tuple[Process, str]]:
     """A chat worker and API of their own, so the worker's log holds only these tests' turns."""
-    port = free_port()
     env = {**service_env, 'DURABLE_CHAT_TASK_QUEUE': 'chat-model-failures'}
-    worker = durable_chat('worker', {**env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}).start()
-    worker.wait_for_line(WORKER_READY)
-    api = durable_chat('api', {**env, 'DURABLE_CHAT_PORT': str(port)}).start()
-    wait_for_port(port)
-    yield worker, f'http://127.0.0.1:{port}'
-    api.stop()
-    worker.stop()
+    chat = worker(env, 'chat').start()
+    server = api(env).start()
+    yield chat, server.url
+    server.stop()
+    chat.stop()
 
 
 async def _new_session(api: str, user: str) -> ChatClient:

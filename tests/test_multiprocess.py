@@ -12,10 +12,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from durable_chat.testing import services
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
-from tests.conftest import Workers, token_for
+from durable_chat.testing.services import Api
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +26,9 @@ USER = 'multi'
 
 
 @pytest.fixture
-def two_apis(service_env: dict[str, str]) -> Iterator[list[Process]]:
-    apis = []
-    for _ in range(2):
-        port = free_port()
-        api = durable_chat('api', {**service_env, 'DURABLE_CHAT_PORT': str(port)}).start()
-        api.url = f'http://127.0.0.1:{port}'
-        wait_for_port(port)
-        apis.append(api)
+def two_apis(service_env: dict[str, str]) -> Iterator[list[Api]]:
+    apis = [services.api(service_env) for _ in range(2)]
+    services.start_together(*apis)
     yield apis
     for api in apis:
         api.stop()
@@ -62,7 +59,7 @@ async def chat(client: ChatClient, index: int, survivor: str) -> None:
 
 
 async def test_twenty_sessions_survive_a_killed_worker_and_a_killed_api(
-    two_apis: list[Process], workers: Workers
+    two_apis: list[Api], workers: Workers
 ) -> None:
     workers.ensure_one()
     doomed_worker = workers.start()

@@ -8,26 +8,26 @@ import json
 import httpx
 import pytest
 
+from durable_chat.testing import services
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
-from tests.conftest import WORKER_READY, token_for
+from durable_chat.testing.processes import durable_chat, free_port
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
+
+WORKER_READY = 'worker polling task queue'
 
 
 async def test_worker_and_api_export_metrics_and_json_logs(service_env: dict[str, str], workers) -> None:
     workers.ensure_one()
-    metrics_port, api_port = free_port(), free_port()
+    metrics_port = free_port()
     env = {**service_env, 'DURABLE_CHAT_LOG_FORMAT': 'json'}
-    worker = durable_chat(
-        'worker', {**env, 'DURABLE_CHAT_WORKER_ROLES': 'chat', 'DURABLE_CHAT_METRICS_PORT': str(metrics_port)}
-    ).start()
-    api = durable_chat('api', {**env, 'DURABLE_CHAT_PORT': str(api_port)}).start()
+    worker = services.worker({**env, 'DURABLE_CHAT_METRICS_PORT': str(metrics_port)}, 'chat')
+    api = services.api(env)
     token = token_for('otto')
     try:
-        worker.wait_for_line(WORKER_READY)
-        wait_for_port(api_port)
-        base = f'http://127.0.0.1:{api_port}'
+        services.start_together(worker, api)
+        base = api.url
         async with httpx.AsyncClient(base_url=base, headers={'Authorization': f'Bearer {token}'}) as http:
             session_id = (await http.post('/sessions', json={})).json()['session_id']
             client = await ChatClient(base, session_id, token).connect()

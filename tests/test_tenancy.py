@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from durable_chat.testing.chat_client import ChatClient
-from tests.conftest import Workers, token_for
+from durable_chat.testing.stack import Workers
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.integration
 

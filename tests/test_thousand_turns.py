@@ -12,12 +12,11 @@ import pytest
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 
-from durable_chat.embedded import start_valkey
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import Process, durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
+from durable_chat.testing.stack import HIGH_LIMITS, Stack
 from durable_chat.workflows.contract import SessionLimits
-from tests.conftest import HIGH_LIMITS, SECRET, TemporalServer, Workers, token_for
+from tests.conftest import SECRET, token_for
 from tests.test_long_sessions import run_histories
 
 pytestmark = pytest.mark.integration
@@ -35,29 +34,13 @@ class OwnStack:
 
 @pytest.fixture
 async def own_stack(tmp_path: Path) -> AsyncIterator[OwnStack]:
-    temporal = TemporalServer(tmp_path / 'temporal')
-    valkey = start_valkey(tmp_path, free_port())
-    env = {
-        'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal.address,
-        'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
-        'DURABLE_CHAT_MODEL': 'import:durable_chat.testing.scripted:model',
-        'DURABLE_CHAT_DATA_DIR': str(tmp_path / 'data'),
-        'DURABLE_CHAT_SECRET_KEY': SECRET,
-        **HIGH_LIMITS,
-    }
-    workers = Workers(env)
-    workers.start()
-    port = free_port()
-    api: Process = durable_chat('api', {**env, 'DURABLE_CHAT_PORT': str(port)}).start()
-    wait_for_port(port)
+    stack = Stack(tmp_path, secret=SECRET, settings=HIGH_LIMITS).start()
     try:
-        client = await Client.connect(temporal.address, plugins=[PydanticAIPlugin()])
-        yield OwnStack(f'http://127.0.0.1:{port}', client)
+        api = stack.api()
+        client = await Client.connect(stack.temporal.address, plugins=[PydanticAIPlugin()])
+        yield OwnStack(api.url, client)
     finally:
-        api.stop()
-        workers.stop_all()
-        valkey.stop()
-        temporal.stop()
+        stack.stop()
 
 
 @pytest.mark.timeout(900)

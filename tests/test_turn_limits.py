@@ -13,10 +13,11 @@ import pytest
 from temporalio.client import Client
 
 from durable_chat.testing.chat_client import ChatClient
-from durable_chat.testing.processes import durable_chat, free_port, wait_for_port
 from durable_chat.testing.scripted import expected_reply
+from durable_chat.testing.services import api, worker
+from durable_chat.testing.stack import Workers
 from durable_chat.workflows.session import STOPPED_MARKER, TIME_BUDGET
-from tests.conftest import WORKER_READY, Workers, token_for
+from tests.conftest import token_for
 from tests.test_control import model_inputs
 
 pytestmark = pytest.mark.integration
@@ -28,20 +29,17 @@ TURN_SECONDS = 5
 @pytest.fixture(scope='module')
 def budget_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
     """A chat worker and API of their own: a tiny reply budget and a 5 s turn budget."""
-    port = free_port()
     env = {
         **service_env,
         'DURABLE_CHAT_TASK_QUEUE': 'chat-turn-limits',
         'DURABLE_CHAT_MAX_REPLY_TOKENS': str(REPLY_TOKENS),
         'DURABLE_CHAT_SESSION_TURN_SECONDS': str(TURN_SECONDS),
     }
-    worker = durable_chat('worker', {**env, 'DURABLE_CHAT_WORKER_ROLES': 'chat'}).start()
-    worker.wait_for_line(WORKER_READY)
-    api = durable_chat('api', {**env, 'DURABLE_CHAT_PORT': str(port)}).start()
-    wait_for_port(port)
-    yield f'http://127.0.0.1:{port}'
-    api.stop()
-    worker.stop()
+    chat = worker(env, 'chat').start()
+    server = api(env).start()
+    yield server.url
+    server.stop()
+    chat.stop()
 
 
 @asynccontextmanager

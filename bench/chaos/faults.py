@@ -25,7 +25,7 @@ class Fault:
     """Replies streaming when the process died."""
     down_seconds: float
     restart_seconds: float
-    """From starting the replacement to it serving (port open, or worker polling)."""
+    """From starting the replacement to it serving (Temporal lists its pollers, `/readyz` answers)."""
 
 
 def plan(count: int, rng: random.Random) -> list[str]:
