@@ -1,0 +1,159 @@
+"""The ChatSession workflow in this process: a chat worker and a memory worker inside the test, on
+the test session's Temporal dev server and Valkey (tests/conftest.py), with the scripted model.
+
+Sessions are started as the API starts them and driven by `driver.Chat`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+import pytest
+import redis.asyncio as aioredis
+from pydantic_ai.models import Model
+from temporalio.client import Client
+
+from durable_chat.memory.activities import open_store
+from durable_chat.memory.store import MemoryStore
+from durable_chat.memory.transcripts import TranscriptStore
+from durable_chat.settings import Settings, get_settings
+from durable_chat.testing import scripted
+from durable_chat.workflows import events
+from durable_chat.workflows.agent import agent
+from durable_chat.workflows.contract import (
+    WORKFLOW_NAME,
+    NewSession,
+    SessionLimits,
+    SessionOptions,
+    search_attributes,
+    workflow_id,
+)
+from durable_chat.workflows.model_errors import ReportsFailures
+from durable_chat.workflows.reply_budget import ReplyBudget
+from durable_chat.workflows.summarizer import summarizer
+from durable_chat.workflows.worker import chat_worker, connect, ensure_search_attributes, memory_worker
+from tests.workflows.driver import Chat, NewChat
+
+
+class Served(Protocol):
+    """What this package needs of tests/conftest.py's `valkey` fixture: where it listens."""
+
+    port: int
+
+
+def _swap_configured_model(model: object, replacement: Model) -> Model:
+    """`build_model` wraps the configured model as ReportsFailures(ReplyBudget(model)): swap the core,
+    keeping the product's wrappers. Returns what was there."""
+    assert isinstance(model, ReportsFailures) and isinstance(model.wrapped, ReplyBudget)
+    budget = model.wrapped
+    previous, budget.wrapped = budget.wrapped, replacement
+    return previous
+
+
+@pytest.fixture(scope='package')
+def scripted_model() -> Iterator[None]:
+    # The agents build their model from settings at import, and other test modules import them at
+    # collection, before this package: too early to choose the model by environment.
+    originals = [(a.model, _swap_configured_model(a.model, scripted.model)) for a in (agent, summarizer)]
+    yield
+    for model, original in originals:
+        _swap_configured_model(model, original)
+
+
+@pytest.fixture(scope='package')
+def settings(
+    temporal_address: str, valkey: Served, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """This package's settings, also what the activities read through `get_settings()`."""
+    queue = f'chat-workflow-tests-{uuid.uuid4().hex[:8]}'
+    env = {
+        'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal_address,
+        'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
+        'DURABLE_CHAT_MODEL': 'import:durable_chat.testing.scripted:model',
+        'DURABLE_CHAT_TASK_QUEUE': queue,
+        'DURABLE_CHAT_MEMORY_TASK_QUEUE': f'{queue}-memory',
+        'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('workflow-data')),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        get_settings.cache_clear()
+        yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope='package')
+async def client(settings: Settings) -> Client:
+    # The product's own connection: pydantic JSON payloads and pydantic-ai's converter plugin.
+    connected = await connect(settings)
+    await ensure_search_attributes(connected, settings.temporal_namespace)
+    return connected
+
+
+@pytest.fixture(scope='package')
+async def memory_store(settings: Settings) -> AsyncIterator[MemoryStore]:
+    store = await open_store(settings)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(scope='package')
+async def workers(
+    client: Client, settings: Settings, memory_store: MemoryStore, scripted_model: None
+) -> AsyncIterator[None]:
+    """A chat worker and a memory worker (Qdrant local mode, the transcript archive) in this process."""
+    loop = id(asyncio.get_running_loop())
+    events._clients.pop(loop, None)  # a Redis client made earlier for other settings
+    transcripts = TranscriptStore(memory_store.client, run=memory_store.run_qdrant)
+    await transcripts.ensure_collection()
+    async with memory_worker(client, settings, memory_store, transcripts), chat_worker(client, settings):
+        yield
+    if (writer := events._clients.pop(loop, None)) is not None:
+        await writer.aclose()
+
+
+@pytest.fixture(scope='package')
+async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    reader = aioredis.Redis.from_url(settings.redis_target)
+    yield reader
+    await reader.aclose()
+
+
+@pytest.fixture
+async def new_chat(
+    client: Client, settings: Settings, workers: None, redis: aioredis.Redis
+) -> AsyncIterator[NewChat]:
+    """Starts sessions as the API does (`create_session`), with the limits a test asks for."""
+    started: list[Chat] = []
+
+    async def start(limits: SessionLimits | None = None, own_user: bool = False) -> Chat:
+        """`own_user`: a user of its own, for a test of memories. Others share one user without
+        memories, whose sessions skip the recall after the first (the memory hint)."""
+        session_id = uuid.uuid4().hex
+        user = f'user-{session_id[:8]}' if own_user else f'{settings.task_queue}-user'
+        options = SessionOptions(
+            session_id=session_id,
+            user_id=user,
+            memory_task_queue=settings.memory_task_queue,
+            limits=limits or SessionLimits(),
+        )
+        first = await client.start_workflow(
+            WORKFLOW_NAME,
+            NewSession(state=options),
+            id=workflow_id(session_id),
+            task_queue=settings.task_queue,
+            search_attributes=search_attributes(user, 'idle'),
+        )
+        # By workflow id, as the API addresses a session: always its current run.
+        current = client.get_workflow_handle(workflow_id(session_id))
+        chat = Chat(client, current, session_id, user, redis, first_run_id=first.first_execution_run_id or '')
+        started.append(chat)
+        return chat
+
+    yield start
+    # Sessions never end on their own: end this test's, so none runs on into the next.
+    for chat in started:
+        await chat.handle.terminate('test over')
