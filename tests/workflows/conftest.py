@@ -105,13 +105,15 @@ async def workers(
     client: Client, settings: Settings, memory_store: MemoryStore, scripted_model: None
 ) -> AsyncIterator[None]:
     """A chat worker and a memory worker (Qdrant local mode, the transcript archive) in this process."""
+    # The activities' Redis client is made once per event loop: drop one made for other settings.
+    clients = events._clients  # pyright: ignore[reportPrivateUsage]  (no public reset)
     loop = id(asyncio.get_running_loop())
-    events._clients.pop(loop, None)  # a Redis client made earlier for other settings
+    clients.pop(loop, None)
     transcripts = TranscriptStore(memory_store.client, run=memory_store.run_qdrant)
     await transcripts.ensure_collection()
     async with memory_worker(client, settings, memory_store, transcripts), chat_worker(client, settings):
         yield
-    if (writer := events._clients.pop(loop, None)) is not None:
+    if (writer := clients.pop(loop, None)) is not None:
         await writer.aclose()
 
 

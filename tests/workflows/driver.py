@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import redis.asyncio as aioredis
+from pydantic_ai.messages import CompactionPart, ModelMessage, TextPart, UserPromptPart
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -34,6 +35,8 @@ from durable_chat.workflows.contract import (
 from durable_chat.workflows.shared import SessionStart, SessionState
 
 T = TypeVar('T')
+Entry = tuple[bytes, dict[bytes, bytes]]
+"""A stream entry as redis-py returns it (responses not decoded): its id and fields."""
 WAIT_SECONDS = 20.0
 POLL_SECONDS = 0.02
 
@@ -141,19 +144,20 @@ class Chat:
             if left <= 0:
                 raise AssertionError(f'timed out waiting for {what}; stream: {self.frames}')
             read = await self.redis.xread({key: self._last_id}, block=max(int(left * 1000), 1))
-            for _key, entries in read:
-                for entry_id, fields in entries:
-                    self.frames.append(decode_event(entry_id, fields))
-                    self._last_id = entry_id.decode()
+            for _key, entries in cast(list[tuple[bytes, list[Entry]]], read):
+                self._take(entries)
         return self.frames
 
     async def read_stream(self) -> list[Frame]:
         """Everything in the stream now."""
         entries = await self.redis.xrange(stream_key(self.session_id), min=f'({self._last_id}')
+        self._take(cast(list[Entry], entries))
+        return self.frames
+
+    def _take(self, entries: list[Entry]) -> None:
         for entry_id, fields in entries:
             self.frames.append(decode_event(entry_id, fields))
             self._last_id = entry_id.decode()
-        return self.frames
 
 
 def of_turn(frames: list[Frame], turn: int) -> list[Frame]:
@@ -163,6 +167,15 @@ def of_turn(frames: list[Frame], turn: int) -> list[Frame]:
 def streamed(frames: list[Frame]) -> str:
     """The text a client shows from these frames (one attempt each here: no retries in these tests)."""
     return ''.join(f['delta'] for f in frames if f['type'] == TEXT_MESSAGE_CONTENT)
+
+
+def message_texts(messages: Sequence[ModelMessage]) -> list[tuple[type, str]]:
+    """Each part of a model history as (kind, text): what the model reads of the conversation."""
+    return [
+        (type(p), str(p.content) if isinstance(p, UserPromptPart | TextPart | CompactionPart) else '')
+        for m in messages
+        for p in m.parts
+    ]
 
 
 def refusal(error: pytest.ExceptionInfo[WorkflowUpdateFailedError]) -> tuple[str | None, str]:

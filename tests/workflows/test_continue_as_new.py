@@ -15,7 +15,7 @@ from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import FINISHED_TURN_STATUSES, RUN_FINISHED, SessionLimits, Turn
 from durable_chat.workflows.history import SUMMARY_METADATA
 from durable_chat.workflows.shared import SessionState
-from tests.workflows.driver import NewChat
+from tests.workflows.driver import NewChat, message_texts
 
 ALWAYS = SessionLimits(max_run_growth_bytes=1)
 """Any turn grows the run's history past this: a run continues as new after every turn it can."""
@@ -29,10 +29,6 @@ def exchange(user_text: str, reply: str) -> list[tuple[type, str]]:
     return [(UserPromptPart, user_text), (TextPart, reply)]
 
 
-def parts(state: SessionState) -> list[tuple[type, str]]:
-    return [(type(p), str(p.content)) for m in state.messages for p in m.parts]
-
-
 async def test_the_next_run_carries_the_turns_and_the_seen_message_ids(new_chat: NewChat) -> None:
     chat = await new_chat(ALWAYS)
     await chat.send('m-1', 'hello')
@@ -42,7 +38,7 @@ async def test_the_next_run_carries_the_turns_and_the_seen_message_ids(new_chat:
     assert described.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
     assert carried.turns == [Turn(1, 'm-1', 'hello', status='done', reply=expected_reply('hello'))]
     assert (carried.seen_message_ids, carried.title) == (['m-1'], 'hello')
-    assert parts(carried) == exchange('hello', expected_reply('hello'))
+    assert message_texts(carried.messages) == exchange('hello', expected_reply('hello'))
     assert [type(m) for m in carried.messages] == [ModelRequest, ModelResponse]
 
     # The next run is the same session: m-1 is still a redelivery, and numbering goes on.
@@ -108,6 +104,4 @@ async def test_old_turns_go_to_the_archive_and_older_exchanges_into_a_summary(
     assert isinstance(part, CompactionPart) and part.metadata == SUMMARY_METADATA
     assert part.content is not None
     assert 'long a' in part.content and 'long b' in part.content and 'long c' not in part.content
-    assert parts(SessionState(session_id='', user_id='', messages=recent)) == exchange(
-        texts[2], expected_reply(texts[2])
-    )
+    assert message_texts(recent) == exchange(texts[2], expected_reply(texts[2]))

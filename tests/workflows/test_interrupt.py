@@ -17,7 +17,7 @@ from durable_chat.workflows.contract import (
     SessionLimits,
 )
 from durable_chat.workflows.session import INTERRUPTED_MARKER, STOPPED_MARKER, TIME_BUDGET
-from tests.workflows.driver import Chat, NewChat, of_turn, refusal, streamed
+from tests.workflows.driver import Chat, NewChat, message_texts, of_turn, refusal, streamed
 
 CARRY_OVER = SessionLimits(max_run_growth_bytes=1)
 """A session that continues as new after every turn, so the state it carries can be read."""
@@ -48,7 +48,7 @@ async def model_history_of_turn_1(chat: Chat) -> list[tuple[type, str]]:
     """Turn 1's exchange as later model requests get it, read from the state the session carried into
     its next run (these sessions continue as new after every turn: the history is otherwise internal)."""
     carried = await chat.wait_for_carried(lambda s: len(s.messages) >= 2, 'a run started after turn 1')
-    return [(type(p), str(p.content)) for m in carried.messages[:2] for p in m.parts]
+    return message_texts(carried.messages[:2])
 
 
 async def test_an_interrupted_turn_keeps_what_it_streamed_and_the_queue_goes_on(new_chat: NewChat) -> None:

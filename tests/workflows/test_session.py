@@ -16,8 +16,8 @@ from durable_chat.workflows.contract import (
 from durable_chat.workflows.session import DROPPED_TEXT_CHARS, QUEUE_FULL_REPLY, TITLE_CHARS
 from tests.workflows.driver import Chat, NewChat, eventually, of_turn, streamed
 
-# A first turn long enough (0.8 s) for the next messages to arrive while it runs.
-LONG_TURN = 'slow 20 first'
+# A first turn long enough (1 s) for the next messages to arrive while it runs.
+LONG_TURN = 'slow 25 first'
 
 
 async def start_long_turn(chat: Chat) -> None:

@@ -132,7 +132,8 @@ def test_when_a_run_continues_as_new(
     fake: FakeWorkflow, history: History, queued: int, expected: bool
 ) -> None:
     fake.history = history
-    session = state(LIMITS, ['done'] * 3 + ['queued'] * queued)
+    queue: list[TurnStatus] = ['queued'] * queued
+    session = state(LIMITS, ['done', 'done', 'done', *queue])
     assert should_continue_as_new(session, START) is expected
 
 
