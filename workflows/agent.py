@@ -29,6 +29,9 @@ INSTRUCTIONS = (
     'and `forget` (after `recall`, by id) when they ask you to forget something.'
 )
 
+REPLY_TOKENS = get_settings().max_reply_tokens
+"""The reply budget: a reply that reaches this many tokens ends there (see `ReplyBudget`)."""
+
 agent = Agent(
     build_model(get_settings()),
     name=AGENT_NAME,
@@ -37,8 +40,7 @@ agent = Agent(
     instructions=INSTRUCTIONS,
     toolsets=[memory_tools],
     # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
-    # `max_tokens` is the reply budget: a reply that reaches it ends there (see `ReplyBudget`).
-    model_settings={'max_retries': 0, 'max_tokens': get_settings().max_reply_tokens},
+    model_settings={'max_retries': 0, 'max_tokens': REPLY_TOKENS},
     capabilities=[
         TemporalDurability(
             event_stream_handler=publish_agent_events,

@@ -227,6 +227,10 @@ TEXT_MESSAGE_CONTENT = 'TEXT_MESSAGE_CONTENT'
 Frame = dict[str, Any]
 """A stream event as clients get it: its data, plus type, event_id, turn, step, attempt and seq."""
 
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+"""A stream entry as XRANGE returns it to this project's clients (decode_responses off): its id
+and fields. redis-py types replies for either setting and as optional (`bytes | str | None`)."""
+
 
 def stream_key(session_id: str) -> str:
     return f'session:{session_id}:events'

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterable, Mapping
+from typing import cast
 
 import redis.asyncio as aioredis
 from ag_ui.core import BaseEvent
@@ -25,6 +26,7 @@ from durable_chat.workflows.contract import (
     ATTEMPT_STARTED,
     TEXT_MESSAGE_CONTENT,
     TURN_INTERRUPTED,
+    StreamEntry,
     encode_event,
     stream_key,
 )
@@ -130,10 +132,13 @@ async def streamed_text(session_id: str, turn: int) -> str:
 
     Read once the turn is stopped, it is exactly what a connected page showed when it stopped."""
     redis = redis_client()
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+    entries: list[StreamEntry] = []
     end = '+'
     while True:
-        page = await redis.xrevrange(stream_key(session_id), max=end, min='-', count=TAIL_PAGE)
+        page = cast(
+            list[StreamEntry],
+            await redis.xrevrange(stream_key(session_id), max=end, min='-', count=TAIL_PAGE),
+        )
         older = [e for e in page if int(e[1][b'turn']) < turn]
         entries.extend(e for e in page if int(e[1][b'turn']) == turn)
         if older or len(page) < TAIL_PAGE:

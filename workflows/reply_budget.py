@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic_ai import RunContext
 from pydantic_ai.messages import (
@@ -55,12 +55,13 @@ class _CappedStream(StreamedResponse):
     def __post_init__(self) -> None:
         # The base class turns raw events into part-end and final-result events once, over the parts
         # the wrapped stream's own iterator fills in: both must read the same parts.
-        self.__dict__['_parts_manager'] = self.inner._parts_manager  # pyright: ignore[reportPrivateUsage]
+        vars(self)['_parts_manager'] = self.inner._parts_manager
 
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         chunks = 0
-        events = self.inner._get_event_iterator()  # pyright: ignore[reportPrivateUsage]
-        async with aclosing(events):  # type: ignore[type-var]  # an async generator: close it when cut
+        # Typed as an iterator, written as an async generator (`async def` with `yield`): close it when cut.
+        events = cast(AsyncGenerator[ModelResponseStreamEvent], self.inner._get_event_iterator())
+        async with aclosing(events):
             async for event in events:
                 yield event
                 if isinstance(event, PartStartEvent | PartDeltaEvent):

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
 
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
-    from durable_chat.workflows.agent import agent
+    from durable_chat.workflows.agent import REPLY_TOKENS, agent
     from durable_chat.workflows.contract import (
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
@@ -77,7 +77,6 @@ INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]
 STOPPED_MARKER = '[This answer was stopped: it took longer than the time allowed for one reply.]'
 KEEP_PARTIAL_PATCH = 'interrupt-keeps-partial-text'
 TURN_TIME_BUDGET_PATCH = 'turn-time-budget'
-REPLY_TOKENS = (agent.model_settings or {}).get('max_tokens')
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 
@@ -290,15 +289,13 @@ class ChatSession(PydanticAIWorkflow):
 
     async def _memory_hint(self) -> MemoryHint | None:
         """None when Redis can't say: the turn then recalls, as it would without hints."""
-        return await self._run_hint(memory_hint, self.state.user_id, result_type=MemoryHint)
+        return await self._run_hint(memory_hint, self.state.user_id)
 
-    async def _run_hint(
-        self, activity: Callable[..., Any], *args: Any, result_type: type | None = None
-    ) -> Any:
+    async def _run_hint(self, activity: Callable[..., Awaitable[_R]], *args: Any) -> _R | None:
+        # The result type is the activity's own return annotation (temporalio ignores a
+        # `result_type` given with an activity function).
         try:
-            return await workflow.execute_local_activity(
-                activity, args=args, result_type=result_type, **MEMORY_HINT_ACTIVITY
-            )
+            return await workflow.execute_local_activity(activity, args=args, **MEMORY_HINT_ACTIVITY)
         except LOCAL_ACTIVITY_FAILED:
             workflow.logger.warning('memory hint %s failed', activity.__name__)
             return None
