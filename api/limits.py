@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 
@@ -124,7 +124,7 @@ async def enforce(redis: aioredis.Redis, settings: Settings, user: Principal, *k
 
 
 @asynccontextmanager
-async def websocket_slot(redis: aioredis.Redis, settings: Settings, user: Principal) -> AsyncIterator[bool]:
+async def websocket_slot(redis: aioredis.Redis, settings: Settings, user: Principal) -> AsyncGenerator[bool]:
     """Holds one of the user's websocket slots while the block runs; yields False if none is free.
 
     The slot's expiry is refreshed while the connection lives, so a SIGKILLed API's slots lapse.

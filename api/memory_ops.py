@@ -72,7 +72,7 @@ async def run_memory_operation(
     except (WorkflowFailureError, ActivityFailureError) as error:
         cause = error.cause
         while cause is not None and not isinstance(cause, ApplicationError):
-            cause = cause.cause
+            cause = cause.__cause__
         if cause is not None and cause.type in ('InvalidMemory', 'InvalidMemoryId'):
             raise HTTPException(422, cause.message) from None
         raise

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis.asyncio as aioredis
 
-from durable_chat.workflows.contract import Frame, decode_event, stream_key
+from durable_chat.workflows.contract import Frame, StreamEntry, decode_event, stream_key
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:
@@ -22,7 +24,7 @@ def is_valid_event_id(entry_id: str) -> bool:
 
 async def still_holds(redis: aioredis.Redis, session_id: str, after: str) -> bool:
     """Whether the stream still has every entry after `after` (it was not trimmed past it or lost)."""
-    first = await redis.xrange(stream_key(session_id), count=1)
+    first = cast(list[StreamEntry], await redis.xrange(stream_key(session_id), count=1))
     if not first:
         return False
     return _id_tuple(first[0][0].decode()) <= _id_tuple(after)
@@ -32,12 +34,16 @@ async def tail_for_snapshot(
     redis: aioredis.Redis, session_id: str, finished_turns: set[int]
 ) -> tuple[list[Frame], str]:
     """The stream's events of the turns a snapshot does not hold yet, and the id to read on from."""
-    entries = await redis.xrange(stream_key(session_id))
+    entries = cast(list[StreamEntry], await redis.xrange(stream_key(session_id)))
     frames = [decode_event(entry_id, fields) for entry_id, fields in entries]
     last_id = frames[-1]['event_id'] if frames else '0-0'
     return [f for f in frames if f['turn'] not in finished_turns], last_id
 
 
 async def read_after(redis: aioredis.Redis, session_id: str, after: str, block_ms: int) -> list[Frame]:
-    response = await redis.xread({stream_key(session_id): after}, block=block_ms, count=500)
+    # RESP2's reply: [stream key, entries] per stream (redis-py also types RESP3's dict form).
+    response = cast(
+        list[tuple[bytes, list[StreamEntry]]],
+        await redis.xread({stream_key(session_id): after}, block=block_ms, count=500),
+    )
     return [decode_event(entry_id, fields) for _key, entries in response for entry_id, fields in entries]

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+from temporalio.client import Client
 
 from durable_chat.api.schemas import Readiness
 from durable_chat.settings import Settings
@@ -52,12 +53,12 @@ async def readyz(request: Request) -> JSONResponse:
 async def _ok(call: Awaitable[object]) -> bool:
     try:
         await asyncio.wait_for(call, CHECK_SECONDS)
-    except Exception:  # noqa: BLE001 - any failure means "not reachable now"
+    except Exception:  # any failure means "not reachable now"
         return False
     return True
 
 
-async def _memory_ready(client, settings: Settings) -> bool:
+async def _memory_ready(client: Client, settings: Settings) -> bool:
     """With a Qdrant server, its own readiness; in local mode, a memory worker polling its queue."""
     if settings.qdrant_url:
         async with httpx.AsyncClient(timeout=CHECK_SECONDS) as http:
@@ -71,7 +72,7 @@ async def _memory_ready(client, settings: Settings) -> bool:
         described = await asyncio.wait_for(
             client.workflow_service.describe_task_queue(request), CHECK_SECONDS
         )
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return len(described.pollers) > 0
 

@@ -57,7 +57,8 @@ async def create_session(
 ) -> dict[str, str]:
     first = _accept(body.message, settings.max_message_chars) if body.message else None
     # A first message counts as a message too; both are counted or neither (a 429 creates nothing).
-    await limits.enforce(redis, settings, user, 'sessions', *(['messages'] if first else []))
+    kinds: list[limits.Kind] = ['sessions', 'messages'] if first else ['sessions']
+    await limits.enforce(redis, settings, user, *kinds)
     session_id = body.session_id or new_session_id()
     if body.session_id is not None:
         # A retried create names a session that may exist: only its owner may land on it again.
