@@ -86,6 +86,7 @@ class _Runtime:
             if 'token_type_ids' in self.input_names:
                 feeds['token_type_ids'] = np.zeros_like(ids)
             hidden = self.session.run(None, feeds)[0]
+            assert isinstance(hidden, np.ndarray)  # last_hidden_state, the model's one output: a dense tensor
             # Mean over real tokens only: padding must not pull a short text towards the others.
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)

@@ -58,7 +58,7 @@ import warnings
 import weakref
 from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic_ai import Embedder
 from qdrant_client import AsyncQdrantClient, models
@@ -67,6 +67,9 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from durable_chat.memory.embedder import embedder_name
 from durable_chat.memory.rules import anchors, normalise, slot_of
 from durable_chat.memory.types import Memory, StoreAction, StoreResult
+
+if TYPE_CHECKING:
+    from qdrant_client.conversions.common_types import PointId
 
 __all__ = [
     'EmbeddingMismatch',
@@ -273,7 +276,9 @@ class MemoryStore:
     ) -> tuple[Memory | None, Memory | None]:
         """The user's memory with this exact text (rule 1) and the one holding this slot (rule 2),
         in one filtered read: in local mode each filter is a scan of the whole collection."""
-        wanted = [_match('text_key', key)] + ([_match('slot', slot)] if slot else [])
+        wanted: list[models.Condition] = [_match('text_key', key)]
+        if slot:
+            wanted.append(_match('slot', slot))
         points, _ = await self.run_qdrant(
             self.client.scroll(
                 self.collection,
@@ -370,7 +375,7 @@ class MemoryStore:
         user_id = _check_user(user_id)
         await self._ensure()
         memories: list[Memory] = []
-        offset: models.ExtendedPointId | None = None
+        offset: PointId | None = None
         while True:
             points, offset = await self.run_qdrant(
                 self.client.scroll(
