@@ -17,7 +17,7 @@ from tests.memory.probe_workflow import MemoryProbe
 
 
 def test_activity_names_are_the_persisted_ones(store: MemoryStore) -> None:
-    names = [fn.__temporal_activity_definition.name for fn in MemoryActivities(store).all()]  # type: ignore[attr-defined]
+    names = [fn.__temporal_activity_definition.name for fn in MemoryActivities(store).all()]  # pyright: ignore[reportFunctionMemberAccess]
     assert names == ['recall_memories', 'store_memory', 'forget_memory', 'list_memories']
 
 

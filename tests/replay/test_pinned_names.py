@@ -51,7 +51,7 @@ PINNED_ACTIVITIES = {
 
 
 def _name(fn: object) -> str:
-    definition = activity._Definition.from_callable(fn)  # noqa: SLF001 - the name Temporal registers
+    definition = activity._Definition.from_callable(fn)  # the name Temporal registers
     assert definition is not None
     return definition.name
 
@@ -71,10 +71,10 @@ def test_agent_tool_and_workflow_names_are_pinned() -> None:
     assert (agent.name, summarizer.name) == ('chat', 'summarizer')
     assert sorted(memory_tools.tools) == ['forget', 'recall', 'remember']
     assert memory_tools.tools['forget'].requires_approval
-    session = workflow._Definition.from_class(ChatSession)  # noqa: SLF001
+    session = workflow._Definition.from_class(ChatSession)
     assert session is not None and session.name == 'ChatSession'
     assert sorted(session.signals) == ['send']
     assert sorted(session.queries) == ['snapshot']
     assert sorted(session.updates) == ['answer_approval', 'interrupt']
-    operation = workflow._Definition.from_class(MemoryOperation)  # noqa: SLF001
+    operation = workflow._Definition.from_class(MemoryOperation)
     assert operation is not None and operation.name == 'MemoryOperation'
