@@ -1,5 +1,3 @@
-import sys
+from durable_chat.cli import run
 
-from durable_chat.cli import main
-
-sys.exit(main())
+run()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -214,5 +215,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The `durable-chat` command: `main`, then exit without the interpreter's teardown, where the
+    Temporal client's native threads can abort the process (SIGABRT in PyGILState_Release) and turn
+    a clean stop into a crash a service manager would see."""
+    code = main()
+    if 'logfire' in sys.modules:
+        sys.exit(code)  # tracing's exporters send their last spans at exit
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    run()
