@@ -9,7 +9,6 @@ that a retry replaces.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterable, Mapping
 from typing import cast
 
@@ -26,7 +25,9 @@ from durable_chat.workflows.contract import (
     ATTEMPT_STARTED,
     TEXT_MESSAGE_CONTENT,
     TURN_INTERRUPTED,
+    Frame,
     StreamEntry,
+    decode_event,
     encode_event,
     stream_key,
 )
@@ -132,7 +133,7 @@ async def streamed_text(session_id: str, turn: int) -> str:
 
     Read once the turn is stopped, it is exactly what a connected page showed when it stopped."""
     redis = redis_client()
-    entries: list[StreamEntry] = []
+    frames: list[Frame] = []
     end = '+'
     while True:
         page = cast(
@@ -140,19 +141,18 @@ async def streamed_text(session_id: str, turn: int) -> str:
             await redis.xrevrange(stream_key(session_id), max=end, min='-', count=TAIL_PAGE),
         )
         older = [e for e in page if int(e[1][b'turn']) < turn]
-        entries.extend(e for e in page if int(e[1][b'turn']) == turn)
+        frames.extend(decode_event(*e) for e in page if int(e[1][b'turn']) == turn)
         if older or len(page) < TAIL_PAGE:
             break
         end = f'({page[-1][0].decode()}'
     parts: dict[tuple[int, int, str], str] = {}
-    for _id, fields in reversed(entries):
-        kind, step = fields[b'type'].decode(), int(fields[b'step'])
+    for frame in reversed(frames):
+        kind, step = frame['type'], frame['step']
         if kind == ATTEMPT_STARTED:
             parts = {key: text for key, text in parts.items() if key[0] != step}
         elif kind == TEXT_MESSAGE_CONTENT:
-            data = json.loads(fields[b'data'])
-            key = (step, int(fields[b'attempt']), str(data.get('messageId', '')))
-            parts[key] = parts.get(key, '') + str(data.get('delta', ''))
+            key = (step, frame['attempt'], str(frame.get('messageId', '')))
+            parts[key] = parts.get(key, '') + str(frame.get('delta', ''))
     return ''.join(parts.values())
 
 
