@@ -30,7 +30,7 @@ from bench.stack import Stack
 from bench.stats import summary
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import FAST_TOKEN_SECONDS
-from durable_chat.testing.services import api, start_together, worker
+from durable_chat.testing.services import api, running, worker
 from durable_chat.workflows.offline_model import tokens
 
 USER = 'bench-remember'
@@ -83,12 +83,8 @@ def unpaced_api(stack: Stack) -> Iterator[str]:
         'DURABLE_CHAT_TASK_QUEUE': 'chat-unpaced',
     }
     chat, server = worker(env, 'chat', stack.folder), api(env, cwd=stack.folder)
-    try:
-        start_together(chat, server)
+    with running(chat, server):
         yield server.url
-    finally:
-        server.stop()
-        chat.stop()
 
 
 async def run(stack: Stack, turns: int) -> dict[str, dict[str, float]]:

@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 from durable_chat.memory.types import STORE_MEMORY
 from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.testing.processes import free_port
-from durable_chat.testing.services import api, start_together, worker
+from durable_chat.testing.services import api, running, worker
 from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.session import ChatSession
@@ -90,12 +90,8 @@ def memory_worker_without_redis(
     }
     unreachable = {'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{free_port()}/0'}
     memory, server = worker({**env, **unreachable}, 'memory'), api(env)
-    try:
-        start_together(memory, server)
+    with running(memory, server):
         yield server.url
-    finally:
-        server.stop()
-        memory.stop()
 
 
 async def test_a_store_that_cannot_mark_leaves_it_to_the_session(

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from durable_chat import embedded
 from durable_chat.memory.types import LIST_MEMORIES, RECALL_MEMORIES
 from durable_chat.testing.servers import TemporalServer
-from durable_chat.testing.services import api, start_together, worker
+from durable_chat.testing.services import api, running, worker
 from durable_chat.testing.stack import Workers
 from tests.test_memory_sessions import new_session, say, signed_in
 
@@ -90,11 +90,9 @@ def without_standalone_activities(
     }
     both, server_api = worker(env, 'chat,memory'), api(env)
     try:
-        start_together(both, server_api)
-        yield server_api.url, server.address
+        with running(both, server_api):
+            yield server_api.url, server.address
     finally:
-        server_api.stop()
-        both.stop()
         server.stop()
 
 

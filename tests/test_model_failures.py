@@ -11,7 +11,7 @@ import pytest
 
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
-from durable_chat.testing.services import api, worker
+from durable_chat.testing.services import api, running, worker
 from durable_chat.testing.stack import Workers
 from tests.conftest import token_for
 
@@ -25,11 +25,9 @@ ATTEMPTS = 8
 def stack(service_env: dict[str, str], workers: Workers) -> Iterator[tuple[Process, str]]:
     """A chat worker and API of their own, so the worker's log holds only these tests' turns."""
     env = {**service_env, 'DURABLE_CHAT_TASK_QUEUE': 'chat-model-failures'}
-    chat = worker(env, 'chat').start()
-    server = api(env).start()
-    yield chat, server.url
-    server.stop()
-    chat.stop()
+    chat, server = worker(env, 'chat'), api(env)
+    with running(chat, server):
+        yield chat, server.url
 
 
 async def _new_session(api: str, user: str) -> ChatClient:

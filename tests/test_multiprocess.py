@@ -28,10 +28,8 @@ USER = 'multi'
 @pytest.fixture
 def two_apis(service_env: dict[str, str]) -> Iterator[list[Api]]:
     apis = [services.api(service_env) for _ in range(2)]
-    services.start_together(*apis)
-    yield apis
-    for api in apis:
-        api.stop()
+    with services.running(*apis):
+        yield apis
 
 
 def script(index: int) -> list[str]:

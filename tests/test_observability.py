@@ -25,8 +25,7 @@ async def test_worker_and_api_export_metrics_and_json_logs(service_env: dict[str
     worker = services.worker({**env, 'DURABLE_CHAT_METRICS_PORT': str(metrics_port)}, 'chat')
     api = services.api(env)
     token = token_for('otto')
-    try:
-        services.start_together(worker, api)
+    with services.running(worker, api):
         base = api.url
         async with httpx.AsyncClient(base_url=base, headers={'Authorization': f'Bearer {token}'}) as http:
             session_id = (await http.post('/sessions', json={})).json()['session_id']
@@ -41,9 +40,6 @@ async def test_worker_and_api_export_metrics_and_json_logs(service_env: dict[str
         async with httpx.AsyncClient() as http:
             sdk_metrics = (await http.get(f'http://127.0.0.1:{metrics_port}/metrics')).text
         assert 'temporal_' in sdk_metrics
-    finally:
-        worker.stop()
-        api.stop()
     log_lines = [line for line in worker.output if line.startswith('{')]
     assert log_lines and all(json.loads(line)['level'] for line in log_lines)
     assert any(WORKER_READY in json.loads(line)['message'] for line in log_lines)

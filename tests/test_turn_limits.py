@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import expected_reply
-from durable_chat.testing.services import api, worker
+from durable_chat.testing.services import api, running, worker
 from durable_chat.testing.stack import Workers
 from durable_chat.workflows.session import STOPPED_MARKER, TIME_BUDGET
 from tests.conftest import token_for
@@ -35,11 +35,9 @@ def budget_api(service_env: dict[str, str], workers: Workers) -> Iterator[str]:
         'DURABLE_CHAT_MAX_REPLY_TOKENS': str(REPLY_TOKENS),
         'DURABLE_CHAT_SESSION_TURN_SECONDS': str(TURN_SECONDS),
     }
-    chat = worker(env, 'chat').start()
-    server = api(env).start()
-    yield server.url
-    server.stop()
-    chat.stop()
+    server = api(env)
+    with running(worker(env, 'chat'), server):
+        yield server.url
 
 
 @asynccontextmanager

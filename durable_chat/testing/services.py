@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,3 +109,14 @@ def start_together(*processes: Process) -> None:
         for process in processes:
             process.kill()
         raise
+
+
+@contextmanager
+def running(*processes: Process) -> Generator[None]:
+    """The processes started together (`start_together`), and stopped again on leaving, last first."""
+    start_together(*processes)
+    try:
+        yield
+    finally:
+        for process in reversed(processes):
+            process.stop()
