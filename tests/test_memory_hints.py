@@ -36,25 +36,30 @@ async def test_a_user_without_memories_is_recalled_once_then_skipped(
         assert await recalls_run(temporal_client, session) == 1
 
 
+async def recalled_after_a_store_elsewhere(api_url: str, username: str) -> list[str]:
+    """A session finds the user empty, another stores a fact, then the first one recalls it.
+    Returns the two sessions' ids."""
+    async with signed_in(api_url, username) as http:
+        try:
+            waiting = await new_session(http)
+            question = 'instructions: what is my dog called?'
+            assert await say(api_url, http, username, waiting, question) == 'Instructed: nothing'
+
+            telling = await new_session(http)
+            await say(api_url, http, username, telling, 'remember that my dog is called Rex')
+
+            # The first session had marked this user empty; the store in the other one unmarked it.
+            assert await say(api_url, http, username, waiting, question) == 'Instructed: my dog is called Rex'
+            return [waiting, telling]
+        finally:
+            await http.delete('/memories')
+
+
 async def test_a_memory_stored_elsewhere_is_recalled_by_a_session_that_found_none(
     api_url: str, workers: Workers
 ) -> None:
     workers.ensure_one()
-    async with signed_in(api_url, 'hint-race') as http:
-        try:
-            waiting = await new_session(http)
-            question = 'instructions: what is my dog called?'
-            assert await say(api_url, http, 'hint-race', waiting, question) == 'Instructed: nothing'
-
-            telling = await new_session(http)
-            await say(api_url, http, 'hint-race', telling, 'remember that my dog is called Rex')
-
-            # The first session had marked this user empty; the store in the other one unmarked it.
-            assert (
-                await say(api_url, http, 'hint-race', waiting, question) == 'Instructed: my dog is called Rex'
-            )
-        finally:
-            await http.delete('/memories')
+    await recalled_after_a_store_elsewhere(api_url, 'hint-race')
 
 
 async def test_a_user_whose_memories_were_deleted_is_recalled_until_found_empty(

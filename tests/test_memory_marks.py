@@ -20,7 +20,7 @@ from durable_chat.testing.services import api, running, worker
 from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.session import ChatSession
-from tests.test_memory_sessions import new_session, say, signed_in
+from tests.test_memory_hints import recalled_after_a_store_elsewhere
 
 pytestmark = pytest.mark.integration
 
@@ -47,24 +47,6 @@ async def marks(temporal_client: Client, session_id: str) -> tuple[list[bool], l
         history
     )
     return marked, local
-
-
-async def recalled_after_a_store_elsewhere(api_url: str, username: str) -> list[str]:
-    """A session finds the user empty, another stores a fact, then the first one recalls it.
-    Returns the two sessions' ids."""
-    async with signed_in(api_url, username) as http:
-        try:
-            waiting = await new_session(http)
-            question = 'instructions: what is my bike called?'
-            assert await say(api_url, http, username, waiting, question) == 'Instructed: nothing'
-            telling = await new_session(http)
-            await say(api_url, http, username, telling, 'remember that my bike is called Swift')
-            assert (
-                await say(api_url, http, username, waiting, question) == 'Instructed: my bike is called Swift'
-            )
-            return [waiting, telling]
-        finally:
-            await http.delete('/memories')
 
 
 async def test_the_store_activity_marks_the_change(
