@@ -22,6 +22,7 @@ from bench import (
     fanout,
     first_token,
     memory_search,
+    real_model,
     remember_turn,
     tool_turn,
 )
@@ -58,6 +59,7 @@ def scenarios(stack: Stack, args: argparse.Namespace) -> dict[str, Callable[[], 
         'fan-out, one session': lambda: fanout.run(stack, args.tokens),
         'continue-as-new': lambda: continue_as_new.run(stack, max(args.turns // 2, 30)),
         'crash recovery': lambda: crash_recovery.run(stack, args.crashes),
+        real_model.SCENARIO: lambda: real_model.run(max(args.turns // 4, 20)),
     }
 
 
