@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     """An OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server); `model` is then its model name."""
     model_api_key: str | None = None
 
+    # Agents (README, "Bring your own agent"). Their names are persisted: they prefix activity names.
+    agents_dir: str | None = None
+    """Directories of agent spec files (YAML/JSON), separated by `:`. Unset: the built-in `chat`
+    agent's directory. Set, only these are read: copy `chat.yaml` in to keep it."""
+    agents_module: str | None = None
+    """Python modules (`myapp.agents`, comma-separated) whose module-level pydantic-ai Agents join the registry."""
+    default_agent: str = 'chat'
+    """The agent of a session started without one (the first by name when there is no such agent)."""
+
     # Long-term memory: Qdrant local mode under data_dir unless a server URL is set.
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None

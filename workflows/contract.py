@@ -21,6 +21,7 @@ SIGNAL_SEND = 'send'
 QUERY_SNAPSHOT = 'snapshot'
 UPDATE_INTERRUPT = 'interrupt'
 UPDATE_ANSWER_APPROVAL = 'answer_approval'
+UPDATE_SET_MODEL = 'set_model'
 
 SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
 TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
@@ -61,6 +62,22 @@ class UserMessage:
 
 
 @dataclass
+class ToolCall:
+    """A tool the agent called in a turn, as the page's tool card shows it."""
+
+    id: str
+    name: str
+    args: dict[str, object] = field(default_factory=dict[str, object])
+    result: str = ''
+    """What the tool returned, as the model saw it (cut to `TOOL_RESULT_CHARS`)."""
+    server: str = ''
+    """The MCP server the tool belongs to ('' for the agent's own tools)."""
+
+
+TOOL_RESULT_CHARS = 2_000
+
+
+@dataclass
 class Turn:
     """One user message and the agent's answer to it, as the page shows it."""
 
@@ -71,6 +88,9 @@ class Turn:
     reply: str = ''
     note: str = ''
     """Why the reply ended early, in words (its length or time budget), shown under it."""
+    tool_calls: list[ToolCall] = field(default_factory=list[ToolCall])
+    model: str = ''
+    """The model that answered ('' in sessions from before models could be chosen)."""
 
     @property
     def size(self) -> int:
@@ -124,6 +144,8 @@ class Snapshot:
     approvals: list[Approval] = field(default_factory=list[Approval])
     archived_turns: int = 0
     """Turns before these are in the transcript archive (`GET /sessions/{id}/history`)."""
+    agent: str = ''
+    model: str = ''
 
     @property
     def finished_turns(self) -> set[int]:
@@ -172,6 +194,31 @@ class SessionOptions:
     memory_task_queue: str = 'memory'
     recall_k: int = 5
     limits: SessionLimits = field(default_factory=SessionLimits)
+    agent: str = 'chat'
+    """The registered agent that answers (persisted: sessions from before agents could be chosen are `chat`'s)."""
+    model: str = ''
+    """One of the agent's models; '' is the agent's default."""
+
+
+@dataclass
+class SetModel:
+    model: str
+    by: str = ''
+
+
+@dataclass
+class AgentCard:
+    """An agent a user may pick, as `GET /agents` lists it: the worker publishes the catalogue."""
+
+    name: str
+    description: str
+    models: list[str]
+    default_model: str
+    mcp_servers: list[str] = field(default_factory=list[str])
+
+
+AGENTS_KEY = 'durable-chat:agents'
+"""Redis key of the agent catalogue (JSON) the chat worker publishes at start and the API reads."""
 
 
 @dataclass
@@ -188,23 +235,28 @@ SA_USER = SearchAttributeKey.for_keyword('ChatUser')
 SA_STATUS = SearchAttributeKey.for_keyword('ChatStatus')
 SA_TITLE = SearchAttributeKey.for_text('ChatTitle')
 SA_LAST_ACTIVITY = SearchAttributeKey.for_datetime('ChatLastActivity')
+SA_AGENT = SearchAttributeKey.for_keyword('ChatAgent')
+SA_MODEL = SearchAttributeKey.for_keyword('ChatModel')
 
 SEARCH_ATTRIBUTES = {
     # name -> Temporal indexed value type; registered by `durable-chat up` and at worker start.
     key.name: key.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_').title()
-    for key in (SA_USER, SA_STATUS, SA_TITLE, SA_LAST_ACTIVITY)
+    for key in (SA_USER, SA_STATUS, SA_TITLE, SA_LAST_ACTIVITY, SA_AGENT, SA_MODEL)
 }
 
 
-def search_attributes(user_id: str, status: SessionStatus, title: str = '') -> TypedSearchAttributes:
+def search_attributes(
+    user_id: str, status: SessionStatus, title: str = '', agent: str = '', model: str = ''
+) -> TypedSearchAttributes:
     """The attributes a session starts with; the workflow keeps them current."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SA_USER, user_id),
-            SearchAttributePair(SA_STATUS, status),
-            SearchAttributePair(SA_TITLE, title),
-        ]
-    )
+    pairs = [
+        SearchAttributePair(SA_USER, user_id),
+        SearchAttributePair(SA_STATUS, status),
+        SearchAttributePair(SA_TITLE, title),
+    ]
+    if agent:
+        pairs += [SearchAttributePair(SA_AGENT, agent), SearchAttributePair(SA_MODEL, model)]
+    return TypedSearchAttributes(pairs)
 
 
 # --- the session's stream ----------------------------------------------------------------------

@@ -21,12 +21,28 @@ from durable_chat.workflows.contract import MODEL_ERROR
 from durable_chat.workflows.events import publish
 from durable_chat.workflows.shared import TurnDeps
 
+NOT_RETRIED = frozenset(
+    {'ModelRequestRejectedError', 'ModelQuotaExceededError', 'ModelRequestTimeout'}
+    | {'ModelContextWindowExceededError', 'ModelAuthenticationError', 'ModelNotFoundError'}
+)
+"""pydantic-ai's `non_retryable_model_errors` (by class name): another attempt cannot fix them, so a
+turn ends at the first. Subclasses arrive as non-retryable ApplicationErrors."""
+
 _UNREACHABLE = ('ConnectError', 'ConnectionError', 'ConnectionRefusedError', 'ConnectTimeout', 'OSError')
 _TOO_SLOW = ('TimeoutError', 'ReadTimeout', 'TimeoutException', 'PoolTimeout')
 
 
 def describe(kind: str, message: str = '', status: int | None = None) -> str:
     """What went wrong with the model, in a few words: `kind` is the error's class name."""
+    lowered = message.lower()
+    if 'ContextWindow' in kind or ('context' in lowered and ('exceed' in lowered or 'length' in lowered)):
+        return "the conversation no longer fits the model's context window"
+    if 'Authentication' in kind or status in (401, 403):
+        return 'the model server refused the credentials (check the API key)'
+    if 'NotFound' in kind or status == 404:
+        return 'the model server does not know this model'
+    if 'Quota' in kind:
+        return "the model's quota is used up"
     if status == 429:
         return 'the model is rate-limited'
     if status is not None and status >= 500:
@@ -38,6 +54,12 @@ def describe(kind: str, message: str = '', status: int | None = None) -> str:
     if kind in _TOO_SLOW or kind == 'START_TO_CLOSE' or kind == 'HEARTBEAT':
         return 'the model did not answer in time'
     detail = message.strip().splitlines()[0][:200] if message.strip() else ''
+    if 'Rejected' in kind:
+        return (
+            f'the model server refused the request ({detail})'
+            if detail
+            else 'the model server refused the request'
+        )
     return f'the model failed ({kind}: {detail})' if detail else f'the model failed ({kind})'
 
 
@@ -52,6 +74,7 @@ async def report_failed_attempt(deps: TurnDeps, step: int, error: Exception) -> 
     info = activity.info()
     policy = info.retry_policy
     last = policy is not None and 0 < policy.maximum_attempts <= info.attempt
+    last = last or any(cls.__name__ in NOT_RETRIED for cls in type(error).__mro__)
     data: dict[str, object] = {
         'id': f'{step}-{info.attempt}',
         'reason': describe_exception(error),

@@ -21,18 +21,20 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
     from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow
     from pydantic_ai.exceptions import AgentRunError
-    from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
+    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, UserPromptPart
 
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
-    from durable_chat.workflows.agent import REPLY_TOKENS, agent
+    from durable_chat.workflows.agents.registry import AgentEntry, installed
     from durable_chat.workflows.contract import (
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
         QUERY_SNAPSHOT,
         RUN_ERROR,
         RUN_FINISHED,
+        SA_AGENT,
         SA_LAST_ACTIVITY,
+        SA_MODEL,
         SA_STATUS,
         SA_TITLE,
         SESSION_CLOSED,
@@ -40,12 +42,14 @@ with workflow.unsafe.imports_passed_through():
         TURN_INTERRUPTED,
         UPDATE_ANSWER_APPROVAL,
         UPDATE_INTERRUPT,
+        UPDATE_SET_MODEL,
         WORKFLOW_NAME,
         Approval,
         ApprovalAnswer,
         InterruptRequest,
         InterruptResult,
         SessionStatus,
+        SetModel,
         Snapshot,
         Turn,
         UserMessage,
@@ -57,9 +61,9 @@ with workflow.unsafe.imports_passed_through():
         mark_no_memories,
         memory_hint,
     )
-    from durable_chat.workflows.model_errors import describe
+    from durable_chat.workflows.model_errors import NOT_RETRIED, describe
     from durable_chat.workflows.shared import SessionStart, SessionState, TurnDeps, TurnEvent
-    from durable_chat.workflows.summarizer import summarizer
+    from durable_chat.workflows.tool_calls import tool_calls
     from durable_chat.workflows.tools import call_memory
     from durable_chat.workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
 
@@ -85,7 +89,8 @@ _R = TypeVar('_R')
 
 @workflow.defn(name=WORKFLOW_NAME)
 class ChatSession(PydanticAIWorkflow):
-    __pydantic_ai_agents__ = [agent, summarizer]
+    # The worker registers the agents of its registry (`workflows.agents`), read at its start.
+    __pydantic_ai_agents__ = ()
 
     @workflow.init
     def __init__(self, start: SessionStart) -> None:
@@ -111,7 +116,9 @@ class ChatSession(PydanticAIWorkflow):
                 self._turn_task = asyncio.create_task(self._run_turn(turn))
                 await self._turn_task
                 await archive_old_turns(self.state)
-                await compact_history(self.state)
+                if (entry := installed().get(self.state.agent)) is not None:
+                    model = self.state.model or entry.default_model
+                    await compact_history(self.state, entry.durability.context_window, model)
                 self._seen = set(self.state.seen_message_ids)
                 if self._next_queued() is None:
                     self._set_status('idle')
@@ -183,6 +190,26 @@ class ChatSession(PydanticAIWorkflow):
         if approval.status != 'pending':
             raise ValueError(f'approval {answer.approval_id} was already answered ({approval.status})')
 
+    @workflow.update(name=UPDATE_SET_MODEL)
+    def set_model(self, request: SetModel) -> str:
+        """The model of the session's next turns (a running turn keeps its own)."""
+        self.state.model = request.model
+        workflow.upsert_search_attributes(
+            [SA_AGENT.value_set(self.state.agent), SA_MODEL.value_set(request.model)]
+        )
+        return request.model
+
+    @set_model.validator
+    def _validate_model(self, request: SetModel) -> None:
+        entry = installed().get(self.state.agent)
+        if entry is None:
+            raise ValueError(f'the agent {self.state.agent!r} of this session is no longer available')
+        if request.model not in entry.models:
+            offered = ', '.join(entry.models)
+            raise ValueError(
+                f'{request.model!r} is not a model of the agent {entry.name!r} (it offers: {offered})'
+            )
+
     @workflow.query(name=QUERY_SNAPSHOT)
     def snapshot(self) -> Snapshot:
         state = self.state
@@ -194,6 +221,8 @@ class ChatSession(PydanticAIWorkflow):
             turns=state.turns,
             approvals=state.approvals,
             archived_turns=state.archived_turns,
+            agent=state.agent,
+            model=state.model,
         )
 
     def _approval(self, approval_id: str) -> Approval | None:
@@ -222,17 +251,38 @@ class ChatSession(PydanticAIWorkflow):
             user_id=self.state.user_id,
             memory_task_queue=self.state.memory_task_queue,
         )
+        entry = installed().get(self.state.agent)
+        if entry is None or (self.state.model and self.state.model not in entry.models):
+            await self._fail(turn, _unavailable(self.state.agent, self.state.model, entry))
+            self._running = None
+            return
+        agent = entry.agent
+        turn.model = model = self.state.model or entry.default_model
+        new_messages: list[ModelMessage] = []
         try:
             deps.memories = await self._recall(deps, turn.user_text)
             result = await self._timed(
-                agent.run(turn.user_text, message_history=self.state.messages, deps=deps)
+                agent.run(
+                    turn.user_text,
+                    message_history=self.state.messages,
+                    deps=deps,
+                    model=model,
+                    output_type=[str, DeferredToolRequests],
+                )
             )
             while isinstance(result.output, DeferredToolRequests):
+                new_messages += result.new_messages()
                 deps.step_offset += sum(isinstance(m, ModelResponse) for m in result.new_messages())
                 answers = await self._await_approvals(turn, result.output)
                 self._set_status('thinking')
                 result = await self._timed(
-                    agent.run(message_history=result.all_messages(), deferred_tool_results=answers, deps=deps)
+                    agent.run(
+                        message_history=result.all_messages(),
+                        deferred_tool_results=answers,
+                        deps=deps,
+                        model=model,
+                        output_type=[str, DeferredToolRequests],
+                    )
                 )
         except asyncio.CancelledError:
             await self._mark_interrupted(turn)
@@ -243,21 +293,28 @@ class ChatSession(PydanticAIWorkflow):
             turn.note = f'Stopped: a reply may take at most {_duration(self.state.limits.turn_seconds)}.'
             await self._mark_interrupted(turn, by=TIME_BUDGET)
         except (ActivityError, AgentRunError) as error:
-            # The model failed past its retry policy: the session stays usable, the turn says why.
-            turn.status = 'failed'
-            turn.reply = f'The model could not answer: {_model_failure(error)}. Try again in a moment.'
-            await self._publish(TurnEvent(deps.session_id, turn.number, RUN_ERROR, {'message': turn.reply}))
+            # The model failed past its retry policy (or at once, when retrying cannot help): the
+            # session stays usable, the turn says why.
+            await self._fail(turn, f'The model could not answer: {_model_failure(error)}.{_advice(error)}')
         else:
             self.state.messages = result.all_messages()
+            self.state.last_input_tokens = result.response.usage.input_tokens
             turn.status = 'done'
             turn.reply = result.output
+            turn.tool_calls = tool_calls([*new_messages, *result.new_messages()], entry.server_of)
             finished: dict[str, object] = {'result': turn.reply}
             if result.response.finish_reason == 'length':
-                turn.note = f'Cut off: a reply may be at most {REPLY_TOKENS} tokens long.'
+                limit = _max_tokens(agent)
+                turn.note = f'Cut off: a reply may be at most {limit} tokens long.'
                 finished['note'] = turn.note
             await self._publish(TurnEvent(deps.session_id, turn.number, RUN_FINISHED, finished))
         finally:
             self._running = None
+
+    async def _fail(self, turn: Turn, reply: str) -> None:
+        turn.status = 'failed'
+        turn.reply = reply
+        await self._publish(TurnEvent(self.state.session_id, turn.number, RUN_ERROR, {'message': reply}))
 
     async def _timed(self, run: Awaitable[_R]) -> _R:
         """Runs one agent run of the turn within what is left of the turn's time budget."""
@@ -384,6 +441,37 @@ def _quiet_abandoned_activities(loop: asyncio.AbstractEventLoop, context: dict[s
     if isinstance(error, ActivityError) and isinstance(error.cause, CancelledError):
         return
     loop.default_exception_handler(context)
+
+
+def _unavailable(agent: str, model: str, entry: AgentEntry | None) -> str:
+    if entry is None:
+        return (
+            f"This chat's agent, {agent!r}, is no longer available on this server, so it cannot answer. "
+            'Start a new chat with another agent.'
+        )
+    return (
+        f"This chat's model, {model!r}, is no longer offered by the agent {agent!r}. "
+        f'Choose another model for this chat ({", ".join(entry.models)}) and send the message again.'
+    )
+
+
+def _max_tokens(agent: Any) -> object:
+    settings = agent.model_settings if isinstance(agent.model_settings, dict) else {}
+    return settings.get('max_tokens', '?')
+
+
+def _advice(error: BaseException) -> str:
+    """What the user can do: wait for a failure that may pass, not for one that won't."""
+    return ' Try again in a moment.' if _retryable(error) else ''
+
+
+def _retryable(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type in NOT_RETRIED):
+            return False
+        cause = cause.__cause__
+    return True
 
 
 def _duration(seconds: float) -> str:

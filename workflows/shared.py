@@ -27,6 +27,9 @@ class SessionState(SessionOptions):
     """Turns moved to the transcript archive (numbers 1..archived_turns)."""
     archive_pages: int = 0
     compactions: int = 0
+    last_input_tokens: int = 0
+    """The model's count of the last request's input tokens: compaction watches it against the
+    model's context window."""
 
 
 @dataclass

@@ -15,10 +15,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from durable_chat.memory.operations import ARCHIVE_TURNS, ArchivePage
+from durable_chat.workflows.agents.registry import installed
 from durable_chat.workflows.contract import FINISHED_TURN_STATUSES, Turn
 from durable_chat.workflows.history import compacted, history_bytes, split_recent, transcript_text
 from durable_chat.workflows.shared import SessionState
-from durable_chat.workflows.summarizer import SUMMARY_PROMPT, summarizer
+from durable_chat.workflows.summarizer import SUMMARY_PROMPT
 
 SUMMARY_INPUT_CHARS = 40_000
 
@@ -77,21 +78,39 @@ def _trim_seen_ids(state: SessionState) -> None:
     del state.seen_message_ids[:-keep]
 
 
-async def compact_history(state: SessionState) -> bool:
-    """Summarises the older exchanges once the history passes its budget; True if it did."""
-    if history_bytes(state.messages) <= state.limits.history_budget_bytes:
+CONTEXT_FILL = 0.75
+"""Compact once a turn's input used this much of the model's context window, before it overflows."""
+
+
+def history_is_full(state: SessionState, context_window: int | None) -> bool:
+    """Past the history's byte budget, or past `CONTEXT_FILL` of the context window by the model's
+    own count of the last request's input tokens."""
+    if history_bytes(state.messages) > state.limits.history_budget_bytes:
+        return True
+    return bool(context_window) and state.last_input_tokens > CONTEXT_FILL * (context_window or 0)
+
+
+async def compact_history(
+    state: SessionState, context_window: int | None = None, model: str | None = None
+) -> bool:
+    """Summarises the older exchanges once the history is full (`history_is_full`); True if it did."""
+    if not history_is_full(state, context_window):
         return False
     older, recent = split_recent(state.messages, state.limits.keep_exchanges)
     if not older:
         return False
+    summarizer = installed().summarizer
+    assert summarizer is not None
     try:
-        result = await summarizer.run(SUMMARY_PROMPT + transcript_text(older, SUMMARY_INPUT_CHARS))
+        prompt = SUMMARY_PROMPT + transcript_text(older, SUMMARY_INPUT_CHARS)
+        result = await (summarizer.run(prompt, model=model) if model else summarizer.run(prompt))
     except (ActivityError, AgentRunError):
         # The model is failing: answer with the longer history now, compact after a later turn.
         workflow.logger.warning('compaction failed; the history stays as it is for now')
         return False
     state.messages = compacted(result.output, recent)
     state.compactions += 1
+    state.last_input_tokens = 0
     return True
 
 

@@ -9,7 +9,8 @@ import logging
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
-from pydantic_ai.durable_exec.temporal import LogfirePlugin, PydanticAIPlugin
+import redis.asyncio as aioredis
+from pydantic_ai.durable_exec.temporal import AgentPlugin, LogfirePlugin, PydanticAIPlugin
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
@@ -25,7 +26,8 @@ from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.settings import Settings
 from durable_chat.temporal import TracingUnavailable
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
-from durable_chat.workflows.contract import SEARCH_ATTRIBUTES
+from durable_chat.workflows.agents.registry import Registry, install, load_registry
+from durable_chat.workflows.contract import AGENTS_KEY, SEARCH_ATTRIBUTES
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES, bump_generation
 from durable_chat.workflows.session import ChatSession
 
@@ -76,15 +78,29 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 past this they are cancelled and Temporal retries them on another worker."""
 
 
-def chat_worker(client: Client, settings: Settings) -> Worker:
+def chat_worker(client: Client, settings: Settings, registry: Registry | None = None) -> Worker:
+    """A worker for sessions, serving `registry`'s agents (else the agents in settings)."""
+    registry = registry or load_registry(settings)
+    install(registry)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ChatSession],
         activities=[*SESSION_ACTIVITIES, *HINT_ACTIVITIES],
+        # Each agent's activities (and child workflows), the summarizer's included.
+        plugins=[AgentPlugin(agent) for agent in registry.agents()],
         max_cached_workflows=settings.max_cached_sessions,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+async def publish_catalogue(settings: Settings, registry: Registry) -> None:
+    """Tells the API which agents and models users may pick (it does not load the agents itself)."""
+    redis = aioredis.Redis.from_url(settings.redis_target, socket_timeout=10)
+    try:
+        await redis.set(AGENTS_KEY, registry.catalogue_json())
+    finally:
+        await redis.aclose()
 
 
 def memory_worker(
@@ -113,7 +129,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             await transcripts.ensure_collection()
             await running.enter_async_context(memory_worker(client, settings, store, transcripts))
         if 'chat' in settings.roles:
-            await running.enter_async_context(chat_worker(client, settings))
+            registry = load_registry(settings)
+            await running.enter_async_context(chat_worker(client, settings, registry))
+            await publish_catalogue(settings, registry)
+            log.info('agents: %s', ', '.join(f'{e.name} ({", ".join(e.models)})' for e in registry))
         queues = {'chat': settings.task_queue, 'memory': settings.memory_task_queue}
         serving = ', '.join(f'{role} on {queues[role]!r}' for role in sorted(settings.roles))
         log.info('worker polling task queue(s): %s at %s', serving, settings.temporal_target)

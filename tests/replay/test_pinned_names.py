@@ -14,10 +14,9 @@ from durable_chat.memory.activities import MemoryActivities
 from durable_chat.memory.transcripts import TranscriptActivities
 from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
-from durable_chat.workflows.agent import agent
+from durable_chat.workflows.agents.registry import Registry
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES
 from durable_chat.workflows.session import ChatSession
-from durable_chat.workflows.summarizer import summarizer
 from durable_chat.workflows.tools import memory_tools
 
 PINNED_ACTIVITIES = {
@@ -56,9 +55,9 @@ def _name(fn: object) -> str:
     return definition.name
 
 
-def test_activity_names_are_pinned() -> None:
+def test_activity_names_are_pinned(registry: Registry) -> None:
     names = {*(_name(fn) for fn in SESSION_ACTIVITIES), *(_name(fn) for fn in HINT_ACTIVITIES)}
-    for durable_agent in (agent, summarizer):
+    for durable_agent in registry.agents():
         durability = TemporalDurability.from_agent(durable_agent)
         assert durability is not None
         names |= {_name(fn) for fn in worker_registrations(durability)[0]}
@@ -67,14 +66,14 @@ def test_activity_names_are_pinned() -> None:
     assert names == PINNED_ACTIVITIES
 
 
-def test_agent_tool_and_workflow_names_are_pinned() -> None:
-    assert (agent.name, summarizer.name) == ('chat', 'summarizer')
+def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
+    assert [agent.name for agent in registry.agents()] == ['chat', 'summarizer']
     assert sorted(memory_tools.tools) == ['forget', 'recall', 'remember']
     assert memory_tools.tools['forget'].requires_approval
     session = workflow._Definition.from_class(ChatSession)
     assert session is not None and session.name == 'ChatSession'
     assert sorted(session.signals) == ['send']
     assert sorted(session.queries) == ['snapshot']
-    assert sorted(session.updates) == ['answer_approval', 'interrupt']
+    assert sorted(session.updates) == ['answer_approval', 'interrupt', 'set_model']
     operation = workflow._Definition.from_class(MemoryOperation)
     assert operation is not None and operation.name == 'MemoryOperation'

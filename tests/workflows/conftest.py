@@ -13,16 +13,13 @@ from typing import Protocol
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic_ai.models import Model
 from temporalio.client import Client
 
 from durable_chat.memory.activities import open_store
 from durable_chat.memory.store import MemoryStore
 from durable_chat.memory.transcripts import TranscriptStore
 from durable_chat.settings import Settings, get_settings
-from durable_chat.testing import scripted
 from durable_chat.workflows import events
-from durable_chat.workflows.agent import agent
 from durable_chat.workflows.contract import (
     WORKFLOW_NAME,
     NewSession,
@@ -31,36 +28,16 @@ from durable_chat.workflows.contract import (
     search_attributes,
     workflow_id,
 )
-from durable_chat.workflows.model_errors import ReportsFailures
-from durable_chat.workflows.reply_budget import ReplyBudget
-from durable_chat.workflows.summarizer import summarizer
 from durable_chat.workflows.worker import chat_worker, connect, ensure_search_attributes, memory_worker
 from tests.workflows.driver import Chat, NewChat
+
+SCRIPTED_MODEL = 'import:durable_chat.testing.scripted:model'
 
 
 class Served(Protocol):
     """What this package needs of tests/conftest.py's `valkey` fixture: where it listens."""
 
     port: int
-
-
-def _swap_configured_model(model: object, replacement: Model) -> Model:
-    """`build_model` wraps the configured model as ReportsFailures(ReplyBudget(model)): swap the core,
-    keeping the product's wrappers. Returns what was there."""
-    assert isinstance(model, ReportsFailures) and isinstance(model.wrapped, ReplyBudget)
-    budget = model.wrapped
-    previous, budget.wrapped = budget.wrapped, replacement
-    return previous
-
-
-@pytest.fixture(scope='package')
-def scripted_model() -> Iterator[None]:
-    # The agents build their model from settings at import, and other test modules import them at
-    # collection, before this package: too early to choose the model by environment.
-    originals = [(a.model, _swap_configured_model(a.model, scripted.model)) for a in (agent, summarizer)]
-    yield
-    for model, original in originals:
-        _swap_configured_model(model, original)
 
 
 @pytest.fixture(scope='package')
@@ -72,7 +49,7 @@ def settings(
     env = {
         'DURABLE_CHAT_TEMPORAL_ADDRESS': temporal_address,
         'DURABLE_CHAT_REDIS_URL': f'redis://127.0.0.1:{valkey.port}/0',
-        'DURABLE_CHAT_MODEL': 'import:durable_chat.testing.scripted:model',
+        'DURABLE_CHAT_MODEL': SCRIPTED_MODEL,
         'DURABLE_CHAT_TASK_QUEUE': queue,
         'DURABLE_CHAT_MEMORY_TASK_QUEUE': f'{queue}-memory',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('workflow-data')),
@@ -101,9 +78,7 @@ async def memory_store(settings: Settings) -> AsyncIterator[MemoryStore]:
 
 
 @pytest.fixture(scope='package')
-async def workers(
-    client: Client, settings: Settings, memory_store: MemoryStore, scripted_model: None
-) -> AsyncIterator[None]:
+async def workers(client: Client, settings: Settings, memory_store: MemoryStore) -> AsyncIterator[None]:
     """A chat worker and a memory worker (Qdrant local mode, the transcript archive) in this process."""
     # The activities' Redis client is made once per event loop: drop one made for other settings.
     clients = events._clients  # pyright: ignore[reportPrivateUsage]  (no public reset)

@@ -15,6 +15,7 @@ from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import FINISHED_TURN_STATUSES, RUN_FINISHED, SessionLimits, Turn
 from durable_chat.workflows.history import SUMMARY_METADATA
 from durable_chat.workflows.shared import SessionState
+from tests.workflows.conftest import SCRIPTED_MODEL
 from tests.workflows.driver import NewChat, message_texts
 
 ALWAYS = SessionLimits(max_run_growth_bytes=1)
@@ -36,7 +37,9 @@ async def test_the_next_run_carries_the_turns_and_the_seen_message_ids(new_chat:
     carried = await chat.wait_for_carried(lambda s: 1 in finished(s), 'a run started after turn 1')
     described = await chat.client.get_workflow_handle(chat.handle.id, run_id=chat.first_run_id).describe()
     assert described.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
-    assert carried.turns == [Turn(1, 'm-1', 'hello', status='done', reply=expected_reply('hello'))]
+    assert carried.turns == [
+        Turn(1, 'm-1', 'hello', status='done', reply=expected_reply('hello'), model=SCRIPTED_MODEL)
+    ]
     assert (carried.seen_message_ids, carried.title) == (['m-1'], 'hello')
     assert message_texts(carried.messages) == exchange('hello', expected_reply('hello'))
     assert [type(m) for m in carried.messages] == [ModelRequest, ModelResponse]
@@ -95,7 +98,9 @@ async def test_old_turns_go_to_the_archive_and_older_exchanges_into_a_summary(
     assert carried.seen_message_ids == ['m-1', 'm-2', 'm-3']
     transcripts = TranscriptStore(memory_store.client, run=memory_store.run_qdrant)
     archived = await transcripts.chunk(TranscriptRequest(chat.session_id, chat.user_id))
-    assert archived.turns == [asdict(Turn(1, 'm-1', texts[0], status='done', reply=expected_reply(texts[0])))]
+    assert archived.turns == [
+        asdict(Turn(1, 'm-1', texts[0], status='done', reply=expected_reply(texts[0]), model=SCRIPTED_MODEL))
+    ]
 
     # Compacted after turns 2 and 3: a summary of all but the last exchange, then that exchange.
     assert carried.compactions == 2

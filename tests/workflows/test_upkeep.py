@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic_ai.exceptions import AgentRunError
@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, RetryState
 
 from durable_chat.memory.operations import ARCHIVE_TURNS, ArchivePage
 from durable_chat.workflows import upkeep
+from durable_chat.workflows.agents import registry
 from durable_chat.workflows.contract import Approval, SessionLimits, Turn, TurnStatus
 from durable_chat.workflows.history import SUMMARY_METADATA, history_bytes, transcript_text
 from durable_chat.workflows.shared import SessionState
@@ -235,8 +236,11 @@ class FakeSummarizer:
     prompts: list[str] = field(default_factory=list[str])
     fails: bool = False
 
-    async def run(self, prompt: str) -> Result:
+    models: list[str | None] = field(default_factory=list[str | None])
+
+    async def run(self, prompt: str, model: str | None = None) -> Result:
         self.prompts.append(prompt)
+        self.models.append(model)
         if self.fails:
             raise AgentRunError('the model is down')
         return Result(f'summary #{len(self.prompts)}')
@@ -245,7 +249,7 @@ class FakeSummarizer:
 @pytest.fixture
 def summarizer(monkeypatch: pytest.MonkeyPatch, fake: FakeWorkflow) -> FakeSummarizer:
     stand_in = FakeSummarizer()
-    monkeypatch.setattr(upkeep, 'summarizer', stand_in)
+    monkeypatch.setattr(registry, '_installed', registry.Registry(summarizer=cast(Any, stand_in)))
     return stand_in
 
 
@@ -287,6 +291,24 @@ async def test_a_history_within_its_budget_or_too_short_to_split_stays(summarize
     assert not await compact_history(short)
     assert summarizer.prompts == []
     assert (within.messages, short.messages) == (messages, messages)
+
+
+async def test_a_turn_that_filled_most_of_the_context_window_is_compacted_by_its_token_count(
+    summarizer: FakeSummarizer,
+) -> None:
+    messages = exchanges('one', 'two', 'three')
+    session = state(SessionLimits(history_budget_bytes=history_bytes(messages) * 10, keep_exchanges=1), [])
+    session.messages = list(messages)
+    session.last_input_tokens = 700
+
+    assert not await compact_history(session, context_window=1000, model='small')  # 70% full
+    session.last_input_tokens = 800
+    assert not await compact_history(session)  # no window known: bytes alone decide
+    assert await compact_history(session, context_window=1000, model='small')
+
+    assert summarizer.models == ['small']
+    assert session.compactions == 1 and session.last_input_tokens == 0
+    assert session.messages[1:] == messages[4:]
 
 
 async def test_a_failing_summarizer_leaves_the_history_for_a_later_turn(summarizer: FakeSummarizer) -> None:

@@ -1,0 +1,111 @@
+"""`DurableChat`: what makes a pydantic-ai agent a durable-chat agent, as one capability.
+
+It is pydantic-ai's `TemporalDurability` (model requests and tools as activities, the event stream
+handler writing each event to the session's stream) with this product's settings, the models a
+session of the agent may choose, and the user's long-term memory: the memory tools and the memories
+recalled for the turn's message, unless `memory=False`. Spec-file agents get it from the registry;
+a Python agent lists it in `capabilities=[...]` and writes no Temporal code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic_ai import RunContext
+from pydantic_ai.capabilities import AbstractCapability, CombinedCapability
+from pydantic_ai.durable_exec.temporal import TemporalDurability
+from pydantic_ai.toolsets import AbstractToolset
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityConfig
+
+from durable_chat.workflows.events import publish_agent_events
+from durable_chat.workflows.models import model_for
+from durable_chat.workflows.shared import TurnDeps
+from durable_chat.workflows.tools import memory_tools
+
+MODEL_ACTIVITY: ActivityConfig = {
+    # Heartbeats find a crashed worker: the 30 s default would make that cost 30 s.
+    'heartbeat_timeout': timedelta(seconds=2),
+    'start_to_close_timeout': timedelta(minutes=5),
+    # Errors another attempt cannot fix (a rejected key, an unknown model, a full context window,
+    # an exhausted quota) are not retried: pydantic-ai's `non_retryable_model_errors` default.
+    'retry_policy': RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=8,
+    ),
+}
+
+
+def remembered(ctx: RunContext[TurnDeps]) -> str:
+    """Long-term memories recalled for this turn's message before the model ran."""
+    if not ctx.deps.memories:
+        return ''
+    lines = '\n'.join(f'- {memory}' for memory in ctx.deps.memories)
+    return f'What you remember about this user from earlier conversations:\n{lines}'
+
+
+class ChatDurability(TemporalDurability[TurnDeps]):
+    """pydantic-ai's `TemporalDurability` with this product's settings and the agent's model names."""
+
+    def __init__(
+        self,
+        *,
+        models: Sequence[str],
+        tool_activity: dict[str, ActivityConfig] | None = None,
+        context_window: int | None = None,
+        memory: bool = True,
+    ) -> None:
+        if not models:
+            raise ValueError('DurableChat needs at least one model name')
+        super().__init__(
+            models={name: model_for(name) for name in models},
+            event_stream_handler=publish_agent_events,
+            deps_type=TurnDeps,
+            model_activity_config=MODEL_ACTIVITY,
+            toolset_activity_config=tool_activity,
+        )
+        self.model_names = list(models)
+        self.context_window = context_window
+        """Tokens the models' context holds: the history is compacted before a turn's input nears it."""
+        self.memory = memory
+
+    def get_model_settings(self) -> Any:
+        # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
+        return {'max_retries': 0}
+
+
+@dataclass
+class SessionMemory(AbstractCapability[TurnDeps]):
+    """The user's long-term memory: the memory tools, and the memories recalled for the turn."""
+
+    def get_toolset(self) -> AbstractToolset[TurnDeps] | None:
+        return memory_tools
+
+    def get_instructions(self) -> Any:
+        return remembered
+
+
+def DurableChat(  # noqa: N802 (read as the capability it returns)
+    *,
+    models: Sequence[str],
+    memory: bool = True,
+    tool_activity: dict[str, ActivityConfig] | None = None,
+    context_window: int | None = None,
+) -> AbstractCapability[TurnDeps]:
+    """`Agent(..., deps_type=ChatDeps, capabilities=[DurableChat(models=['offline', ...])])`.
+
+    `models`: the model names a session of this agent may choose (see `durable_chat.workflows.models`),
+    the first being the default. `memory`: the memory tools (`remember`, `recall`, `forget`) and the
+    recalled memories in the instructions. `tool_activity`: activity settings of the agent's own
+    toolsets by toolset id (an MCP server's name), merged over pydantic-ai's defaults.
+    `context_window`: tokens, for compaction by the model's own token count.
+    """
+    durability = ChatDurability(
+        models=models, tool_activity=tool_activity, context_window=context_window, memory=memory
+    )
+    return CombinedCapability([durability, SessionMemory()] if memory else [durability])
