@@ -18,8 +18,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from durable_chat.api import metrics, websocket
+from durable_chat.api.agents import NoCatalogue, UnknownChoice
 from durable_chat.api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
-from durable_chat.api.routes import auth, health, memories, operator, sessions
+from durable_chat.api.routes import agents, auth, health, memories, operator, sessions
 from durable_chat.api.schemas import error_responses
 from durable_chat.settings import Settings, get_settings
 from durable_chat.temporal import connect
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics.instrument(app)
     app.include_router(auth.router)
     # The errors the session routes answer with (the handlers below), documented in one place.
+    app.include_router(agents.router, responses=error_responses(401, 503))
     app.include_router(sessions.router, responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503))
     app.include_router(memories.router)
     app.include_router(operator.router)
@@ -65,6 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(NotTheOwner)
     async def not_the_owner(request: Request, error: NotTheOwner) -> JSONResponse:
         return JSONResponse({'detail': "only the session's user sends messages"}, status_code=403)
+
+    @app.exception_handler(UnknownChoice)
+    async def unknown_choice(request: Request, error: UnknownChoice) -> JSONResponse:
+        return JSONResponse({'detail': str(error)}, status_code=422)
+
+    @app.exception_handler(NoCatalogue)
+    async def no_catalogue(request: Request, error: NoCatalogue) -> JSONResponse:
+        return JSONResponse({'detail': str(error)}, status_code=503)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> JSONResponse:

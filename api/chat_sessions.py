@@ -23,12 +23,15 @@ from durable_chat.api.auth import Principal
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
     QUERY_SNAPSHOT,
+    SA_AGENT,
+    SA_MODEL,
     SA_STATUS,
     SA_TITLE,
     SA_USER,
     SIGNAL_SEND,
     UPDATE_ANSWER_APPROVAL,
     UPDATE_INTERRUPT,
+    UPDATE_SET_MODEL,
     WORKFLOW_NAME,
     Approval,
     ApprovalAnswer,
@@ -37,6 +40,7 @@ from durable_chat.workflows.contract import (
     NewSession,
     SessionLimits,
     SessionOptions,
+    SetModel,
     Snapshot,
     UserMessage,
     is_session_id,
@@ -105,10 +109,18 @@ class SessionSummary:
     title: str
     status: str
     started_at: datetime | None
+    agent: str = ''
+    model: str = ''
 
 
 async def create_session(
-    client: Client, settings: Settings, user_id: str, session_id: str, first: UserMessage | None
+    client: Client,
+    settings: Settings,
+    user_id: str,
+    session_id: str,
+    first: UserMessage | None,
+    agent: str,
+    model: str,
 ) -> None:
     """Starts the session; with a first message it is signal-with-start, so nothing is lost between."""
     options = SessionOptions(
@@ -124,13 +136,15 @@ async def create_session(
             max_run_growth_bytes=settings.session_max_run_growth_bytes,
             turn_seconds=settings.session_turn_seconds,
         ),
+        agent=agent,
+        model=model,
     )
     await client.start_workflow(
         WORKFLOW_NAME,
         NewSession(state=options),
         id=workflow_id(session_id),
         task_queue=settings.task_queue,
-        search_attributes=search_attributes(user_id, 'idle'),
+        search_attributes=search_attributes(user_id, 'idle', agent=agent, model=model),
         # A retried create with the same id lands on the same session, and the message id dedupes.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -189,6 +203,8 @@ def _summary(execution: WorkflowExecution) -> SessionSummary:
         title=attributes.get(SA_TITLE) or '',
         status=(attributes.get(SA_STATUS) or 'idle') if running else 'closed',
         started_at=execution.start_time,
+        agent=attributes.get(SA_AGENT) or '',
+        model=attributes.get(SA_MODEL) or '',
     )
 
 
@@ -198,6 +214,10 @@ async def interrupt(client: Client, session_id: str, request: InterruptRequest) 
 
 async def answer_approval(client: Client, session_id: str, answer: ApprovalAnswer) -> Approval:
     return await _update(client, session_id, UPDATE_ANSWER_APPROVAL, answer, Approval)
+
+
+async def set_model(client: Client, session_id: str, request: SetModel) -> str:
+    return await _update(client, session_id, UPDATE_SET_MODEL, request, str)
 
 
 async def _update(client: Client, session_id: str, name: str, arg: object, result_type: type[_T]) -> _T:

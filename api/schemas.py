@@ -40,6 +40,22 @@ class SessionCreate(BaseModel):
         default=None, pattern=SESSION_ID_PATTERN, description='Lets a client retry a create safely.'
     )
     message: MessageIn | None = None
+    agent: str | None = Field(
+        default=None, max_length=64, description='One of `GET /agents`; the default agent if left out.'
+    )
+    model: str | None = Field(
+        default=None, max_length=200, description="One of the agent's models; its default if left out."
+    )
+
+
+class ModelIn(BaseModel):
+    model: str = Field(min_length=1, max_length=200, description="One of the session's agent's models.")
+
+
+class ModelChoice(BaseModel):
+    session_id: str
+    agent: str
+    model: str
 
 
 class MessageRejected(Exception):
@@ -124,4 +140,8 @@ class OperatorSession(BaseModel):
     title: str
     status: str
     started_at: datetime | None
+    agent: str = Field(
+        default='', description="The session's agent ('' for sessions older than agent choice)."
+    )
+    model: str = Field(default='', description="The session's model ('' until chosen, then the agent's).")
     temporal_ui: str = Field(description="The session's workflow in the Temporal UI.")

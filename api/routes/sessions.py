@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
-from durable_chat.api import chat_sessions, limits
+from durable_chat.api import agents, chat_sessions, limits
 from durable_chat.api.chat_sessions import SessionOwners
 from durable_chat.api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
 from durable_chat.api.memory_ops import run_memory_operation
@@ -21,11 +21,20 @@ from durable_chat.api.schemas import (
     InterruptIn,
     MessageIn,
     MessageRejected,
+    ModelChoice,
+    ModelIn,
     SessionCreate,
     accept_message,
+    error_responses,
 )
 from durable_chat.memory.operations import MemoryOperationRequest
-from durable_chat.workflows.contract import ApprovalAnswer, InterruptRequest, UserMessage, new_session_id
+from durable_chat.workflows.contract import (
+    ApprovalAnswer,
+    InterruptRequest,
+    SetModel,
+    UserMessage,
+    new_session_id,
+)
 
 router = APIRouter(prefix='/sessions', tags=['sessions'])
 
@@ -56,6 +65,7 @@ async def create_session(
     owners: Owners,
 ) -> dict[str, str]:
     first = _accept(body.message, settings.max_message_chars) if body.message else None
+    agent, model = (await agents.catalogue(redis)).choose(body.agent, body.model)
     # A first message counts as a message too; both are counted or neither (a 429 creates nothing).
     kinds: list[limits.Kind] = ['sessions', 'messages'] if first else ['sessions']
     await limits.enforce(redis, settings, user, *kinds)
@@ -68,8 +78,8 @@ async def create_session(
             owner = user.username
         if owner != user.username:
             raise HTTPException(409, 'that session id is taken')
-    await chat_sessions.create_session(client, settings, user.username, session_id, first)
-    return {'session_id': session_id}
+    await chat_sessions.create_session(client, settings, user.username, session_id, first, agent, model)
+    return {'session_id': session_id, 'agent': agent, 'model': model}
 
 
 @router.get('')
@@ -132,6 +142,23 @@ async def interrupt_turn(
     await owners.authorize(session_id, user)
     request = InterruptRequest(drop_queued=body.drop_queued if body else False, by=user.username)
     return asdict(await chat_sessions.interrupt(client, session_id, request))
+
+
+@router.post('/{session_id}/model', responses=error_responses(422))
+async def choose_model(
+    session_id: SessionId,
+    body: ModelIn,
+    user: CurrentUser,
+    client: TemporalClient,
+    redis: RedisClient,
+    owners: Owners,
+) -> ModelChoice:
+    """The model of the session's next turns, among its agent's models (a running turn keeps its own)."""
+    await owners.authorize(session_id, user, owner_only=True)
+    snapshot = await chat_sessions.snapshot(client, session_id)
+    agents.checked_model((await agents.catalogue(redis)).agent(snapshot.agent), body.model)
+    model = await chat_sessions.set_model(client, session_id, SetModel(body.model, by=user.username))
+    return ModelChoice(session_id=session_id, agent=snapshot.agent, model=model)
 
 
 @router.post('/{session_id}/close')
