@@ -9,6 +9,8 @@ Its replies are a pure function of the user's message, so a retried attempt stre
 - `burst N`: N numbered words, one token each, as fast as the model can yield (fan-out throughput);
 - `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
   (the memory tools, `forget` asking for approval), replies in fast tokens;
+- `call TOOL {json args}`: calls that tool (any tool of the agent: an MCP server's, a Python
+  agent's) with those arguments, then replies `TOOL said: <its result>`;
 - `instructions: <question>`: lists the memories recalled (for the question) into the instructions;
 - anything else: `Echo: <message>` in word tokens, 5 ms apart.
 """
@@ -22,7 +24,7 @@ import re
 from collections.abc import AsyncIterator
 
 import httpx
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 from durable_chat.workflows.offline_model import (
@@ -34,6 +36,7 @@ from durable_chat.workflows.offline_model import (
 )
 
 TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember)', re.I)
+CALL = re.compile(r'call (\S+) (\{.*\})', re.S)
 
 SLOW_TOKEN_SECONDS = 0.04
 FAST_TOKEN_SECONDS = 0.005
@@ -66,6 +69,12 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
     if text.startswith('instructions:'):
         listed = '; '.join(instructed_memories(info.instructions)) or 'nothing'
         parts, delay = tokens(f'Instructed: {listed}'), FAST_TOKEN_SECONDS
+    elif match := CALL.fullmatch(text.strip()):
+        returned = _last_tool_return(messages)
+        if returned is None:
+            yield {0: DeltaToolCall(name=match[1], json_args=match[2])}
+            return
+        parts, delay = tokens(f'{returned.tool_name} said: {returned.model_response_str()}'), FAST_TOKEN_SECONDS
     elif TOOL_FLOW.match(text):
         step = decide(messages, info.instructions)
         if isinstance(step, tuple):
@@ -84,6 +93,13 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
     for part in parts:
         await asyncio.sleep(delay)
         yield part
+
+
+def _last_tool_return(messages: list[ModelMessage]) -> ToolReturnPart | None:
+    last = messages[-1] if messages else None
+    if isinstance(last, ModelRequest):
+        return next((p for p in last.parts if isinstance(p, ToolReturnPart)), None)
+    return None
 
 
 def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:

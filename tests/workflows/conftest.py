@@ -7,8 +7,10 @@ Sessions are started as the API starts them and driven by `driver.Chat`.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -20,6 +22,7 @@ from durable_chat.memory.store import MemoryStore
 from durable_chat.memory.transcripts import TranscriptStore
 from durable_chat.settings import Settings, get_settings
 from durable_chat.workflows import events
+from durable_chat.workflows.agents.specs import BUILTIN_DIR
 from durable_chat.workflows.contract import (
     WORKFLOW_NAME,
     NewSession,
@@ -53,6 +56,11 @@ def settings(
         'DURABLE_CHAT_TASK_QUEUE': queue,
         'DURABLE_CHAT_MEMORY_TASK_QUEUE': f'{queue}-memory',
         'DURABLE_CHAT_DATA_DIR': str(tmp_path_factory.mktemp('workflow-data')),
+        # The built-in agent and this package's: a spec with an MCP server, a Python agent.
+        'DURABLE_CHAT_AGENTS_DIR': f'{BUILTIN_DIR}:{Path(__file__).parent / "agents"}',
+        'DURABLE_CHAT_AGENTS_MODULE': 'tests.workflows.shop_agents',
+        'MCP_PYTHON': sys.executable,
+        'SHOP_LEDGER': str(tmp_path_factory.mktemp('shop') / 'ledger.json'),
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
@@ -106,7 +114,9 @@ async def new_chat(
     """Starts sessions as the API does (`create_session`), with the limits a test asks for."""
     started: list[Chat] = []
 
-    async def start(limits: SessionLimits | None = None, own_user: bool = False) -> Chat:
+    async def start(
+        limits: SessionLimits | None = None, own_user: bool = False, agent: str = 'chat', model: str = ''
+    ) -> Chat:
         """`own_user`: a user of its own, for a test of memories. Others share one user without
         memories, whose sessions skip the recall after the first (the memory hint)."""
         session_id = uuid.uuid4().hex
@@ -116,13 +126,15 @@ async def new_chat(
             user_id=user,
             memory_task_queue=settings.memory_task_queue,
             limits=limits or SessionLimits(),
+            agent=agent,
+            model=model,
         )
         first = await client.start_workflow(
             WORKFLOW_NAME,
             NewSession(state=options),
             id=workflow_id(session_id),
             task_queue=settings.task_queue,
-            search_attributes=search_attributes(user, 'idle'),
+            search_attributes=search_attributes(user, 'idle', agent=agent, model=model),
         )
         # By workflow id, as the API addresses a session: always its current run.
         current = client.get_workflow_handle(workflow_id(session_id))
