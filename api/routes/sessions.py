@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from durable_chat.api import agents, chat_sessions, limits
@@ -28,6 +29,7 @@ from durable_chat.api.schemas import (
     error_responses,
 )
 from durable_chat.memory.operations import MemoryOperationRequest
+from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
     ApprovalAnswer,
     InterruptRequest,
@@ -65,7 +67,7 @@ async def create_session(
     owners: Owners,
 ) -> dict[str, str]:
     first = _accept(body.message, settings.max_message_chars) if body.message else None
-    agent, model = (await agents.catalogue(redis)).choose(body.agent, body.model)
+    agent, model = await _choice(redis, settings, body)
     # A first message counts as a message too; both are counted or neither (a 429 creates nothing).
     kinds: list[limits.Kind] = ['sessions', 'messages'] if first else ['sessions']
     await limits.enforce(redis, settings, user, *kinds)
@@ -80,6 +82,18 @@ async def create_session(
             raise HTTPException(409, 'that session id is taken')
     await chat_sessions.create_session(client, settings, user.username, session_id, first, agent, model)
     return {'session_id': session_id, 'agent': agent, 'model': model}
+
+
+async def _choice(redis: aioredis.Redis, settings: Settings, body: SessionCreate) -> tuple[str, str]:
+    try:
+        catalogue = await agents.catalogue(redis)
+    except agents.NoCatalogue:
+        if body.agent or body.model:
+            raise  # a choice needs the catalogue to check it against
+        # No worker has said yet what it serves: the session starts (durably) with the default
+        # agent's default model, answered once a worker comes.
+        return settings.default_agent, ''
+    return catalogue.choose(body.agent, body.model)
 
 
 @router.get('')
