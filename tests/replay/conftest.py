@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from durable_chat.settings import Settings
 from durable_chat.workflows.agents.registry import Registry, install, load_registry
+from durable_chat.workflows.agents.specs import BUILTIN_DIR
 
 
 @pytest.fixture(autouse=True, scope='package')
 def registry() -> Registry:
-    """The built-in agents, installed as a worker installs them: workflow code looks agents up there."""
-    loaded = load_registry(Settings())
+    """The agents, installed as a worker installs them: workflow code looks agents up there."""
+    # The built-in agent and the test agents the recorded sessions ran.
+    tests = Path(__file__).parent.parent / 'workflows'
+    loaded = load_registry(
+        Settings(agents_dir=f'{BUILTIN_DIR}:{tests / "agents"}', agents_module='tests.workflows.shop_agents')
+    )
     install(loaded)
     return loaded

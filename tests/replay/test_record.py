@@ -9,6 +9,7 @@ what running sessions look like, and the replay test holds every future release 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,8 @@ from temporalio.client import Client
 
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
+from durable_chat.testing.stack import Stack
+from durable_chat.workflows.agents.specs import BUILTIN_DIR
 from durable_chat.workflows.contract import workflow_id
 from tests.conftest import token_for
 from tests.test_turn_limits import budget_api  # noqa: F401  (a fixture: reply and time budgets)
@@ -126,3 +129,40 @@ async def test_record_turn_endings(budget_api: str, temporal_client: Client) -> 
             )
         await client.disconnect()
     await save(temporal_client, 'turn-endings', session_id)
+
+
+async def test_record_agents(tmp_path: Path) -> None:
+    """A spec agent's MCP tool call (mcp-server-time over stdio), and a model switch between turns."""
+    HISTORIES.mkdir(exist_ok=True)
+    repo = Path(__file__).parent.parent.parent
+    settings = {
+        'DURABLE_CHAT_AGENTS_DIR': f'{BUILTIN_DIR}:{repo / "tests" / "workflows" / "agents"}',
+        'DURABLE_CHAT_AGENTS_MODULE': 'tests.workflows.shop_agents',
+        'PYTHONPATH': str(repo),
+        'MCP_PYTHON': sys.executable,
+    }
+    stack = Stack(tmp_path, settings=settings).start(apis=[{}])
+    try:
+        api_url, token = stack.apis[0].url, stack.token('rec')
+        async with httpx.AsyncClient(
+            base_url=api_url, headers={'Authorization': f'Bearer {token}'}, timeout=60
+        ) as http:
+            mcp = (await http.post('/sessions', json={'agent': 'clock'})).json()['session_id']
+            client = await ChatClient(api_url, mcp, token).connect()
+            await client.send('m-1', 'call time_get_current_time {"timezone": "UTC"}')
+            await client.wait_for(lambda: client.finished(1))
+            await client.disconnect()
+
+            switch = (await http.post('/sessions', json={})).json()['session_id']
+            client = await ChatClient(api_url, switch, token).connect()
+            await client.send('m-1', 'hello')
+            await client.wait_for(lambda: client.finished(1))
+            await http.post(f'/sessions/{switch}/model', json={'model': 'offline'})
+            await client.send('m-2', 'hello again')
+            await client.wait_for(lambda: client.finished(2))
+            await client.disconnect()
+        temporal = await Client.connect(stack.temporal.address, namespace=stack.temporal.namespace)
+        await save(temporal, 'mcp-tool-call', mcp)
+        await save(temporal, 'model-switch', switch)
+    finally:
+        stack.stop()

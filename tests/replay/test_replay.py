@@ -24,7 +24,16 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_the_recorded_scenarios_are_all_there() -> None:
     names = {p.stem.split('-run')[0] for p in HISTORIES}
-    assert names == {'plain', 'tool-call', 'interrupt', 'approval', 'continue-as-new', 'turn-endings'}
+    assert names == {
+        'plain',
+        'tool-call',
+        'interrupt',
+        'approval',
+        'continue-as-new',
+        'turn-endings',
+        'mcp-tool-call',
+        'model-switch',
+    }
 
 
 @pytest.mark.parametrize('path', HISTORIES, ids=[p.stem for p in HISTORIES])
