@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from durable_chat.settings import Settings
+from durable_chat.testing.stack import SCRIPTED_MODEL
 from durable_chat.workflows.agents.registry import Registry, install, load_registry
 from durable_chat.workflows.agents.specs import BUILTIN_DIR
 
@@ -15,7 +16,11 @@ def registry() -> Registry:
     # The built-in agent and the test agents the recorded sessions ran.
     tests = Path(__file__).parent.parent / 'workflows'
     loaded = load_registry(
-        Settings(agents_dir=f'{BUILTIN_DIR}:{tests / "agents"}', agents_module='tests.workflows.shop_agents')
+        Settings(
+            agents_dir=f'{BUILTIN_DIR}:{tests / "agents"}',
+            agents_module='tests.workflows.shop_agents',
+            model=SCRIPTED_MODEL,  # the deployment's model the sessions were recorded with
+        )
     )
     install(loaded)
     return loaded
