@@ -4,6 +4,7 @@
 // drops what an abandoned attempt streamed; RUN_FINISHED carries the final reply and replaces it;
 // TURN_INTERRUPTED carries the text that had streamed, which stays, and nothing more of the turn is
 // shown. MODEL_ERROR (a failed model request) shows under the turn until it streams text or ends.
+// Tool calls are cards (tools.js): live from the TOOL_CALL_* frames, from the snapshot once finished.
 'use strict';
 
 const DC = (() => {
@@ -53,11 +54,17 @@ const DC = (() => {
 
   const FINISHED = new Set(['done', 'failed', 'interrupted', 'dropped']);
 
+  function randomHex(bytes) {
+    // Not crypto.randomUUID: that needs a secure context, and the page may be served over plain http.
+    return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
   class SessionView {
     constructor({ turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange }) {
       Object.assign(this, { turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange });
       this.sessionId = null;
       this.socket = null;
+      this.agents = [];            // GET /agents, when the page has it: names the MCP server of a live tool call
       this.reset();
     }
 
@@ -65,7 +72,10 @@ const DC = (() => {
       this.lastEventId = null;
       this.turns = [];
       this.status = '';
-      this.live = new Map();       // turn number -> {parts, status, reply, note, modelError}
+      this.agent = '';
+      this.model = '';
+      this.live = new Map();       // turn number -> {parts, tools, status, reply, note, modelError}
+      this.openTools = new Set();  // tool call ids whose card is open (renders must not close it)
       this.pending = new Map();    // message id -> text, until a snapshot holds it
       this.acked = new Set();      // pending ids the server acknowledged (durable from then on)
       this.approvals = new Map();  // approval id -> approval
@@ -84,6 +94,21 @@ const DC = (() => {
 
     close() {
       if (this.socket) { const old = this.socket; this.socket = null; old.close(); }
+    }
+
+    clear() {
+      // No session shown (a new chat not started yet).
+      this.close();
+      this.reset();
+      this.sessionId = null;
+      this.render();
+    }
+
+    sent(id, text) {
+      // A message the server already holds (it started the session): shown until the snapshot has it.
+      this.pending.set(id, text);
+      this.acked.add(id);
+      this.render();
     }
 
     connect() {
@@ -141,6 +166,8 @@ const DC = (() => {
     applySnapshot(session) {
       this.turns = session.turns;
       this.status = session.status;
+      this.agent = session.agent || '';
+      this.model = session.model || '';
       this.approvals = new Map(session.approvals.map((a) => [a.id, a]));
       if (this.titleEl) this.titleEl.textContent = session.title || 'New chat';
       for (const turn of session.turns) {
@@ -161,7 +188,7 @@ const DC = (() => {
 
     liveTurn(number) {
       if (!this.live.has(number)) {
-        this.live.set(number, { parts: new Map(), status: 'running', reply: null, note: '', modelError: null });
+        this.live.set(number, { parts: new Map(), tools: new Map(), status: 'running', reply: null, note: '', modelError: null });
       }
       return this.live.get(number);
     }
@@ -171,6 +198,12 @@ const DC = (() => {
       switch (frame.type) {
         case 'ATTEMPT_STARTED':
           for (const [key, part] of turn.parts) if (part.step === frame.step) turn.parts.delete(key);
+          ToolCalls.apply(turn.tools, frame);
+          break;
+        case 'TOOL_CALL_START':
+        case 'TOOL_CALL_ARGS':
+        case 'TOOL_CALL_RESULT':
+          if (turn.status === 'running') ToolCalls.apply(turn.tools, frame);
           break;
         case 'TEXT_MESSAGE_CONTENT': {
           if (turn.status !== 'running') break;
@@ -182,7 +215,7 @@ const DC = (() => {
         }
         case 'MODEL_ERROR': if (turn.status === 'running') turn.modelError = frame; break;
         case 'RUN_FINISHED': this.endTurn(turn, 'done', frame.result ?? null, frame.note); break;
-        case 'RUN_ERROR': this.endTurn(turn, 'failed', frame.message ?? 'error'); break;
+        case 'RUN_ERROR': this.endTurn(turn, 'failed', frame.message || 'The reply failed.'); break;
         case 'TURN_INTERRUPTED':
           // The frame says what had streamed; an older worker's frame does not: keep what is shown.
           this.endTurn(turn, 'interrupted', frame.reply ?? this.streamedText(turn), frame.note);
@@ -210,6 +243,33 @@ const DC = (() => {
       const live = this.live.get(turn.number);
       if (!live) return '';
       return live.reply ?? this.streamedText(live);
+    }
+
+    running() {
+      // A turn still answering: the snapshot says running and no frame has ended it since.
+      return this.turns.some((t) => t.status === 'running' && (this.live.get(t.number)?.status ?? 'running') === 'running');
+    }
+
+    toolCalls(turn) {
+      if (FINISHED.has(turn.status)) return turn.tool_calls || [];
+      return [...(this.live.get(turn.number)?.tools.values() ?? [])];
+    }
+
+    serverOf(toolName) {
+      // Live frames do not name a tool's MCP server: its tools are named `<server>_<tool>`.
+      const servers = this.agents.find((a) => a.name === this.agent)?.mcp_servers ?? [];
+      return servers.filter((s) => toolName.startsWith(`${s}_`)).sort((a, b) => b.length - a.length)[0] || '';
+    }
+
+    toolCard(call, turn) {
+      const approval = this.approvals.get(call.id);
+      const running = !FINISHED.has(turn.status) && this.live.get(turn.number)?.status === 'running' && call.result == null;
+      const state = approval?.status === 'pending' ? 'awaiting approval' : running ? 'running…' : '';
+      const open = this.openTools.has(call.id);
+      const server = call.server ?? this.serverOf(call.name);
+      return ToolCalls.card(call, { server, state, open, onToggle: (isOpen) => {
+        if (isOpen) this.openTools.add(call.id); else this.openTools.delete(call.id);
+      } });
     }
 
     turnNote(turn) {
@@ -271,11 +331,14 @@ const DC = (() => {
     render() {
       const list = this.turnsEl;
       const typing = document.activeElement?.closest?.('.approval')?.dataset.approvalId;
+      // Which model answered is worth a line only once the session has used more than one.
+      const byModel = new Set(this.turns.map((t) => t.model).filter(Boolean)).size > 1;
       list.replaceChildren();
       for (const turn of this.turns) {
         const item = el('li');
         item.dataset.turn = turn.number;
         item.append(el('div', 'user', turn.user_text));
+        for (const call of this.toolCalls(turn)) item.append(this.toolCard(call, turn));
         const status = FINISHED.has(turn.status) ? turn.status : (this.live.get(turn.number)?.status ?? turn.status);
         const text = this.turnText(turn);
         if (text || status !== 'queued') {
@@ -286,6 +349,7 @@ const DC = (() => {
           // A stopped reply keeps the text the user saw, marked as cut short.
           if (status === 'interrupted' && text) item.append(el('div', 'interrupted-mark', '— stopped'));
         }
+        if (byModel && turn.model) item.append(el('div', 'turn-model', `answered by ${turn.model}`));
         const note = this.turnNote(turn);
         if (note) item.append(el('div', 'turn-note', note));
         const modelStatus = this.modelStatus(turn);
@@ -308,5 +372,5 @@ const DC = (() => {
     }
   }
 
-  return { $, api, el, token, takeHashParams, showSignIn, SessionView };
+  return { $, api, el, token, takeHashParams, showSignIn, randomHex, SessionView };
 })();

@@ -13,6 +13,8 @@ const view = new DC.SessionView({
   onChange: (v) => {
     $('interrupt').disabled = !v.turns.some((t) => t.status === 'running');
     $('cancel').disabled = v.status === 'closed';
+    $('session-info').hidden = !v.agent;
+    $('session-info').textContent = `agent ${v.agent} · model ${v.model || 'default'}`;
   },
 });
 
@@ -34,7 +36,10 @@ async function loadSessions() {
     link.target = '_blank';
     const linkCell = el('td');
     linkCell.append(link);
-    row.append(el('td', '', s.user_id), el('td', 'title', s.title || '(untitled)'), el('td', 'status', s.status), linkCell);
+    row.append(
+      el('td', '', s.user_id), el('td', 'title', s.title || '(untitled)'), el('td', 'agent', s.agent),
+      el('td', 'model', s.model), el('td', 'status', s.status), linkCell,
+    );
     row.onclick = (event) => { if (event.target !== link) openSession(s.session_id); };
     body.append(row);
   }
@@ -59,6 +64,8 @@ async function start() {
     $('me').textContent = `${me.username} (${me.role})`;
     if (me.role !== 'operator') { $('error').textContent = 'This console needs the operator role.'; return; }
   } catch (error) { return; }
+  // Names the MCP servers of live tool calls; the console works without it.
+  api('/agents').then((agents) => { view.agents = agents; view.render(); }).catch(() => {});
   await loadSessions().catch(report);
   setInterval(() => loadSessions().catch(() => {}), REFRESH_MS);
 }

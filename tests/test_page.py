@@ -1,11 +1,12 @@
 """The chat page in real headless Chromium: start a chat, watch it stream, reload mid-reply, stop a
-reply, read why a turn ended or why the model is slow, all without a failed request."""
+reply, read why a turn ended or why the model is slow, pick and switch the model, see tool calls as
+cards, all without a failed request."""
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,14 +15,17 @@ import pytest
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
 from temporalio.client import Client
 
+from durable_chat.settings import Settings
 from durable_chat.testing.processes import Process
 from durable_chat.testing.scripted import expected_reply
+from durable_chat.testing.stack import SCRIPTED_MODEL
 from durable_chat.workflows.offline_model import LABEL
-from durable_chat.workflows.session import REPLY_TOKENS
 from tests.conftest import token_for
 from tests.rollover import rolled_over_sessions
 
 pytestmark = pytest.mark.integration
+
+REPLY_TOKENS: int = Settings.model_fields['max_reply_tokens'].default  # the stack leaves it as is
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMIUM_ARGS = [
@@ -251,7 +255,7 @@ async def test_page_says_why_a_reply_was_cut_off(page: Page, api_url: str, worke
 
 
 @asynccontextmanager
-async def page_of_its_own(browser: Browser) -> AsyncIterator[Page]:
+async def page_of_its_own(browser: Browser) -> AsyncGenerator[Page]:
     """A page in a browser of its own: Chromium remembers a site's missing icon across contexts."""
     own = await browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
@@ -304,12 +308,27 @@ FEED = 'frames => { for (const frame of frames) { testView.onFrame(frame); testV
 UNREACHABLE = "the model server can't be reached"
 
 
-def snapshot(*turns: dict[str, Any], status: str = 'thinking') -> dict[str, Any]:
-    session = {'session_id': 's', 'status': status, 'title': 't', 'approvals': [], 'turns': list(turns)}
+def snapshot(
+    *turns: dict[str, Any],
+    status: str = 'thinking',
+    agent: str = 'chat',
+    approvals: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    session = {
+        'session_id': 's',
+        'status': status,
+        'title': 't',
+        'agent': agent,
+        'model': 'm',
+        'approvals': approvals or [],
+        'turns': list(turns),
+    }
     return {'type': 'SNAPSHOT', 'session': session}
 
 
-def turn(number: int, status: str, reply: str = '', note: str = '') -> dict[str, Any]:
+def turn(
+    number: int, status: str, reply: str = '', note: str = '', tool_calls: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         'number': number,
         'message_id': f'm{number}',
@@ -317,6 +336,8 @@ def turn(number: int, status: str, reply: str = '', note: str = '') -> dict[str,
         'status': status,
         'reply': reply,
         'note': note,
+        'model': 'm',
+        'tool_calls': tool_calls or [],
     }
 
 
@@ -404,3 +425,218 @@ async def test_page_shows_model_errors_notes_and_stops_from_frames(page: Page, a
     await expect(fourth.locator('.assistant')).to_have_text('(interrupted)')
     await expect(fourth.locator('.interrupted-mark')).to_have_count(0)
     await expect(page.locator('.model-status')).to_have_count(0)
+
+
+async def read_session(api_url: str, user: str, session_id: str) -> dict[str, Any]:
+    headers = {'Authorization': f'Bearer {token_for(user)}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
+        response = await client.get(f'/sessions/{session_id}')
+        response.raise_for_status()
+        return response.json()
+
+
+async def read_agents(api_url: str, user: str) -> list[dict[str, Any]]:
+    headers = {'Authorization': f'Bearer {token_for(user)}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
+        response = await client.get('/agents')
+        response.raise_for_status()
+        return response.json()
+
+
+def open_session_id(page: Page) -> str:
+    return page.url.split('#session=')[1]
+
+
+async def test_new_chat_offers_the_models_and_starts_with_the_picked_one(
+    page: Page, api_url: str, worker: Process
+) -> None:
+    [chat] = await read_agents(api_url, 'nina')  # this stack: one agent, two models
+    assert (chat['name'], chat['models'], chat['default_model']) == (
+        'chat',
+        [SCRIPTED_MODEL, 'offline'],
+        SCRIPTED_MODEL,
+    )
+    await page.goto(f'{api_url}/#token={token_for("nina")}')
+    await expect(page.locator('#me')).to_have_text('nina')
+    await page.click('#new-session')
+    models = page.locator('#new-model')
+    await expect(page.locator('#new-chat')).to_be_visible()
+    await expect(page.locator('#agent-choice')).to_be_hidden()  # one agent: nothing to pick
+    await expect(models.locator('option')).to_have_text(chat['models'])
+    await expect(models).to_have_value(SCRIPTED_MODEL)
+
+    await models.select_option('offline')
+    await page.fill('#text', 'hello')
+    await page.press('#text', 'Enter')
+    reply = page.locator('#turns li .assistant').first
+    await expect(reply).to_have_attribute('data-status', 'done')
+    await expect(reply).to_contain_text(LABEL)  # the offline assistant answered, not the scripted model
+    session = await read_session(api_url, 'nina', open_session_id(page))
+    assert (session['agent'], session['model'], session['turns'][0]['model']) == (
+        'chat',
+        'offline',
+        'offline',
+    )
+    await expect(page.locator('#new-chat')).to_be_hidden()
+    await expect(page.locator('#session-agent')).to_have_text('chat')
+    await expect(page.locator('#session-model')).to_have_value('offline')
+
+
+async def test_header_switches_the_model_of_the_next_replies(
+    page: Page, api_url: str, worker: Process
+) -> None:
+    await start_chat(page, api_url, 'omar', 'slow 100')
+    first = page.locator('#turns li').nth(0).locator('.assistant')
+    await expect(first).to_contain_text('w3 ')
+    header_model = page.locator('#session-model')
+    await expect(header_model).to_have_value(SCRIPTED_MODEL)
+    await expect(page.locator('.turn-model')).to_have_count(0)  # one model so far: not worth a line
+
+    # Mid-reply: the reply being written keeps its model, the next ones get the new one.
+    await header_model.select_option('offline')
+    note = page.locator('#model-note')
+    await expect(note).to_have_text('Model switched to offline from the next reply.')
+    session_id = open_session_id(page)
+    assert (await read_session(api_url, 'omar', session_id))['model'] == 'offline'
+    await expect(first).to_have_attribute('data-status', 'done', timeout=30_000)
+    await expect(first).to_have_text(expected_reply('slow 100'))
+
+    await page.fill('#text', 'hello again')
+    await page.press('#text', 'Enter')
+    second = page.locator('#turns li').nth(1)
+    await expect(second.locator('.assistant')).to_have_attribute('data-status', 'done')
+    await expect(second.locator('.assistant')).to_contain_text(LABEL)
+    await expect(second.locator('.turn-model')).to_have_text('answered by offline')
+    await expect(page.locator('#turns li').nth(0).locator('.turn-model')).to_have_text(
+        f'answered by {SCRIPTED_MODEL}'
+    )
+    turns = (await read_session(api_url, 'omar', session_id))['turns']
+    assert [t['model'] for t in turns] == [SCRIPTED_MODEL, 'offline']
+
+    # A model the agent does not offer (the picker never lists one; a stale page could): refused in words.
+    await page.evaluate(
+        """() => {
+          const select = DC.$('session-model');
+          select.append(new Option('no-such-model'));
+          select.value = 'no-such-model';
+          select.dispatchEvent(new Event('change'));
+        }"""
+    )
+    await expect(note).to_contain_text(
+        "The model was not switched: 'no-such-model' is not a model of the agent 'chat'"
+    )
+    await expect(header_model).to_have_value('offline')
+    assert (await read_session(api_url, 'omar', session_id))['model'] == 'offline'
+
+
+async def test_tool_call_card_shows_name_arguments_and_result_and_survives_a_reload(
+    page: Page, api_url: str, worker: Process
+) -> None:
+    await start_chat(page, api_url, 'pia', 'remember that my cat is Tom')
+    row = page.locator('#turns li').nth(0)
+    await expect(row.locator('.assistant')).to_have_attribute('data-status', 'done')
+    [call] = (await read_session(api_url, 'pia', open_session_id(page)))['turns'][0]['tool_calls']
+    assert (call['name'], call['args'], call['server']) == ('remember', {'fact': 'my cat is Tom'}, '')
+    assert 'my cat is Tom' in call['result']
+
+    for _ in range(2):  # as it was, then after a reload
+        card = row.locator('.tool-call')
+        await expect(card).to_have_count(1)
+        await expect(card.locator('summary .tool-name')).to_have_text('remember')
+        await expect(card.locator('.tool-server')).to_have_count(0)  # the agent's own tool, no MCP server
+        await expect(card.locator('.tool-args')).to_be_hidden()  # collapsed until asked
+        await card.locator('summary').click()
+        await expect(card.locator('.tool-args pre')).to_have_text('{\n  "fact": "my cat is Tom"\n}')
+        await expect(card.locator('.tool-result pre')).to_have_text(call['result'])
+        await page.reload()
+        await expect(row.locator('.assistant')).to_have_attribute('data-status', 'done')
+
+
+def clock_call(n: int, attempt: int) -> list[dict[str, Any]]:
+    """The frames of an MCP server's tool call in step 1 of turn 1, numbered from `n`."""
+    return [
+        event(
+            'TOOL_CALL_START', 1, n, attempt=attempt, toolCallId='c1', toolCallName='time_get_current_time'
+        ),
+        event('TOOL_CALL_ARGS', 1, n + 1, attempt=attempt, toolCallId='c1', delta='{"timezone": '),
+        event('TOOL_CALL_ARGS', 1, n + 2, attempt=attempt, toolCallId='c1', delta='"UTC"}'),
+        event('TOOL_CALL_END', 1, n + 3, attempt=attempt, toolCallId='c1'),
+    ]
+
+
+async def test_page_builds_tool_cards_from_frames_and_drops_a_retried_steps(page: Page, api_url: str) -> None:
+    await page.goto(f'{api_url}/')
+    await page.evaluate(NEW_VIEW)
+    clock = {
+        'name': 'clock',
+        'description': '',
+        'models': ['m'],
+        'default_model': 'm',
+        'mcp_servers': ['time'],
+    }
+    await page.evaluate('agents => { testView.agents = agents; }', [clock])
+    first = page.locator('#turns li').nth(0)
+    card = first.locator('.tool-call')
+    start, *args, end = clock_call(1, attempt=1)
+
+    await page.evaluate(FEED, [snapshot(turn(1, 'running'), agent='clock'), start, args[0]])
+    await expect(card.locator('.tool-name')).to_have_text('time_get_current_time')
+    await expect(card.locator('.tool-server')).to_have_text('MCP server: time')
+    await expect(card.locator('.tool-state')).to_have_text('running…')
+    await page.evaluate(FEED, [args[1], end])
+    await card.locator('summary').click()
+    await expect(card.locator('.tool-args pre')).to_have_text('{\n  "timezone": "UTC"\n}')
+
+    # The model request is retried: what its first attempt streamed goes, the retry streams it again.
+    await page.evaluate(FEED, [event('ATTEMPT_STARTED', 1, 5, attempt=2)])
+    await expect(card).to_have_count(0)
+    again = clock_call(6, attempt=2)
+    result = '{"timezone":"UTC","datetime":"2026-11-24T19:00:00+00:00"}'
+    returned = event('TOOL_CALL_RESULT', 1, 10, messageId='r1', toolCallId='c1', content=result, role='tool')
+    await page.evaluate(FEED, [*again, returned])
+    await expect(card.locator('.tool-args pre')).to_be_visible()  # still open: the user opened it
+    await expect(card.locator('.tool-result pre')).to_have_text(result)
+    await expect(card.locator('.tool-state')).to_have_count(0)
+
+    # As a reload shows a finished turn: from the snapshot, its server named by the worker.
+    await page.evaluate(NEW_VIEW)
+    finished = {
+        'id': 'c1',
+        'name': 'time_get_current_time',
+        'args': {'timezone': 'UTC'},
+        'result': result,
+        'server': 'time',
+    }
+    await page.evaluate(
+        FEED, [snapshot(turn(1, 'done', 'It is 19:00.', tool_calls=[finished]), status='idle')]
+    )
+    await expect(card.locator('.tool-server')).to_have_text('MCP server: time')
+    await card.locator('summary').click()
+    await expect(card.locator('.tool-args pre')).to_have_text('{\n  "timezone": "UTC"\n}')
+    await expect(card.locator('.tool-result pre')).to_have_text(result)
+
+    # A call waiting for a person's answer says so, and the Approve/Deny prompt is there as before.
+    second = page.locator('#turns li').nth(1)
+    approval = {  # the frame's `turn` is the approval's
+        'id': 'c2',
+        'tool_name': 'forget',
+        'args': {'memory_id': 'x'},
+        'status': 'pending',
+        'reason': '',
+        'answered_by': '',
+    }
+    waiting = snapshot(
+        turn(1, 'done', 'It is 19:00.', tool_calls=[finished]), turn(2, 'running'), status='awaiting_approval'
+    )
+    await page.evaluate(
+        FEED,
+        [
+            waiting,
+            event('TOOL_CALL_START', 2, 11, toolCallId='c2', toolCallName='forget'),
+            event('TOOL_CALL_ARGS', 2, 12, toolCallId='c2', delta='{"memory_id": "x"}'),
+            event('APPROVAL_REQUESTED', 2, 13, step=0, **approval),
+        ],
+    )
+    await expect(second.locator('.tool-call .tool-state')).to_have_text('awaiting approval')
+    await expect(second.locator('.approval.pending button.approve')).to_be_visible()
+    await expect(second.locator('.approval.pending button.deny')).to_be_visible()
