@@ -53,6 +53,18 @@ def _schema(api_url: str, token: str, parameters: dict[str, str]) -> schemathesi
             # Every default check: no 5xx, status/content type/body/headers as documented, Allow on 405,
             # schema-valid input accepted, invalid input refused, no answer without a token.
             'checks': {},
+            'operations': [
+                {
+                    # The agents and models offered are the worker's catalogue, not the schema's: a
+                    # schema-valid name nobody serves is refused with 422 and says what is offered.
+                    'include-name': ['POST /sessions', 'POST /sessions/{session_id}/model'],
+                    'checks': {
+                        'positive_data_acceptance': {
+                            'expected-statuses': ['2xx', '401', '403', '404', '409', '422', '429', '5xx']
+                        }
+                    },
+                }
+            ],
             'request-timeout': 30,
         }
     )

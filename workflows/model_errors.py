@@ -28,7 +28,15 @@ NOT_RETRIED = frozenset(
 """pydantic-ai's `non_retryable_model_errors` (by class name): another attempt cannot fix them, so a
 turn ends at the first. Subclasses arrive as non-retryable ApplicationErrors."""
 
-_UNREACHABLE = ('ConnectError', 'ConnectionError', 'ConnectionRefusedError', 'ConnectTimeout', 'OSError')
+_UNREACHABLE = (
+    'ConnectError',
+    'APIConnectionError',
+    'ModelConnectionError',
+    'ConnectionError',
+    'ConnectionRefusedError',
+    'ConnectTimeout',
+    'OSError',
+)
 _TOO_SLOW = ('TimeoutError', 'ReadTimeout', 'TimeoutException', 'PoolTimeout')
 
 
@@ -36,7 +44,7 @@ def describe(kind: str, message: str = '', status: int | None = None) -> str:
     """What went wrong with the model, in a few words: `kind` is the error's class name."""
     lowered = message.lower()
     if 'ContextWindow' in kind or ('context' in lowered and ('exceed' in lowered or 'length' in lowered)):
-        return "the conversation no longer fits the model's context window"
+        return "the conversation does not fit the model's context window"
     if 'Authentication' in kind or status in (401, 403):
         return 'the model server refused the credentials (check the API key)'
     if 'NotFound' in kind or status == 404:
@@ -45,11 +53,13 @@ def describe(kind: str, message: str = '', status: int | None = None) -> str:
         return "the model's quota is used up"
     if status == 429:
         return 'the model is rate-limited'
+    if status in (502, 503):
+        return f'the model server is unavailable (HTTP {status})'
     if status is not None and status >= 500:
         return f'the model server had an error (HTTP {status})'
     if status is not None:
         return f'the model server refused the request (HTTP {status})'
-    if kind in _UNREACHABLE:
+    if kind in _UNREACHABLE or lowered.startswith('connection error'):
         return "the model server can't be reached"
     if kind in _TOO_SLOW or kind == 'START_TO_CLOSE' or kind == 'HEARTBEAT':
         return 'the model did not answer in time'

@@ -33,7 +33,7 @@ AGENTS_DIR = Path(__file__).with_name('agents_dir')
 AGENTS = {'local', 'storyteller', 'codes'}
 TURN_SECONDS = 180.0
 """Generous: a 400-token reply on a busy 2-core machine, or a retry waiting for the server to load."""
-CONTEXT_WINDOW = "the conversation no longer fits the model's context window"
+CONTEXT_WINDOW = "the conversation does not fit the model's context window"
 TOOL_ACTIVITY = 'agent__codes__toolset__<agent>__call_tool'
 CODE = 'ZEBRA-4417'
 """What the tool of tests.real_model.agents answers (that module builds its agent on import, which
