@@ -50,7 +50,13 @@ def checked_model(card: AgentCard, model: str) -> str:
 
 
 async def catalogue(redis: aioredis.Redis) -> Catalogue:
-    raw = await redis.get(AGENTS_KEY)
+    try:
+        raw = await redis.get(AGENTS_KEY)
+    except (aioredis.RedisError, OSError):
+        try:  # a pooled connection Redis closed (it restarted): the retry reconnects
+            raw = await redis.get(AGENTS_KEY)
+        except (aioredis.RedisError, OSError) as error:
+            raise NoCatalogue(f'the agent catalogue cannot be read now (Redis: {error})') from error
     if raw is None:
         raise NoCatalogue('no chat worker has published its agents yet: start one (durable-chat worker)')
     data = json.loads(raw)
