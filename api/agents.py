@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
-from durable_chat.workflows.contract import AGENTS_KEY, AgentCard
+from durable_chat.workflows.contract import AgentCard, agents_key
 
 
 class NoCatalogue(Exception):
@@ -49,12 +49,13 @@ def checked_model(card: AgentCard, model: str) -> str:
     return model
 
 
-async def catalogue(redis: aioredis.Redis) -> Catalogue:
+async def catalogue(redis: aioredis.Redis, task_queue: str) -> Catalogue:
+    key = agents_key(task_queue)
     try:
-        raw = await redis.get(AGENTS_KEY)
+        raw = await redis.get(key)
     except (aioredis.RedisError, OSError):
         try:  # a pooled connection Redis closed (it restarted): the retry reconnects
-            raw = await redis.get(AGENTS_KEY)
+            raw = await redis.get(key)
         except (aioredis.RedisError, OSError) as error:
             raise NoCatalogue(f'the agent catalogue cannot be read now (Redis: {error})') from error
     if raw is None:

@@ -217,8 +217,10 @@ class AgentCard:
     mcp_servers: list[str] = field(default_factory=list[str])
 
 
-AGENTS_KEY = 'durable-chat:agents'
-"""Redis key of the agent catalogue (JSON) the chat worker publishes at start and the API reads."""
+def agents_key(task_queue: str) -> str:
+    """Redis key of the agent catalogue (JSON) the chat workers of `task_queue` publish at start and
+    the API reads: per task queue, so deployments sharing a Redis never read each other's."""
+    return f'durable-chat:agents:{task_queue}'
 
 
 @dataclass

@@ -27,7 +27,7 @@ from durable_chat.settings import Settings
 from durable_chat.temporal import TracingUnavailable
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
 from durable_chat.workflows.agents.registry import Registry, install, load_registry
-from durable_chat.workflows.contract import AGENTS_KEY, SEARCH_ATTRIBUTES
+from durable_chat.workflows.contract import SEARCH_ATTRIBUTES, agents_key
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES, bump_generation
 from durable_chat.workflows.session import ChatSession
 
@@ -98,7 +98,7 @@ async def publish_catalogue(settings: Settings, registry: Registry) -> None:
     """Tells the API which agents and models users may pick (it does not load the agents itself)."""
     redis = aioredis.Redis.from_url(settings.redis_target, socket_timeout=10)
     try:
-        await redis.set(AGENTS_KEY, registry.catalogue_json())
+        await redis.set(agents_key(settings.task_queue), registry.catalogue_json())
     finally:
         await redis.aclose()
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from durable_chat.api import agents
-from durable_chat.api.deps import CurrentUser, RedisClient
+from durable_chat.api.deps import CurrentUser, RedisClient, SettingsDep
 
 router = APIRouter(prefix='/agents', tags=['agents'])
 
@@ -22,6 +22,6 @@ class AgentOut(BaseModel):
 
 
 @router.get('')
-async def list_agents(user: CurrentUser, redis: RedisClient) -> list[AgentOut]:
-    catalogue = await agents.catalogue(redis)
+async def list_agents(user: CurrentUser, redis: RedisClient, settings: SettingsDep) -> list[AgentOut]:
+    catalogue = await agents.catalogue(redis, settings.task_queue)
     return [AgentOut(**vars(card), default=card.name == catalogue.default_agent) for card in catalogue.agents]

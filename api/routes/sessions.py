@@ -86,7 +86,7 @@ async def create_session(
 
 async def _choice(redis: aioredis.Redis, settings: Settings, body: SessionCreate) -> tuple[str, str]:
     try:
-        catalogue = await agents.catalogue(redis)
+        catalogue = await agents.catalogue(redis, settings.task_queue)
     except agents.NoCatalogue:
         if body.agent or body.model:
             raise  # a choice needs the catalogue to check it against
@@ -165,12 +165,15 @@ async def choose_model(
     user: CurrentUser,
     client: TemporalClient,
     redis: RedisClient,
+    settings: SettingsDep,
     owners: Owners,
 ) -> ModelChoice:
     """The model of the session's next turns, among its agent's models (a running turn keeps its own)."""
     await owners.authorize(session_id, user, owner_only=True)
     snapshot = await chat_sessions.snapshot(client, session_id)
-    agents.checked_model((await agents.catalogue(redis)).agent(snapshot.agent), body.model)
+    agents.checked_model(
+        (await agents.catalogue(redis, settings.task_queue)).agent(snapshot.agent), body.model
+    )
     model = await chat_sessions.set_model(client, session_id, SetModel(body.model, by=user.username))
     return ModelChoice(session_id=session_id, agent=snapshot.agent, model=model)
 
