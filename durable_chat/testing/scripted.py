@@ -74,7 +74,10 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
         if returned is None:
             yield {0: DeltaToolCall(name=match[1], json_args=match[2])}
             return
-        parts, delay = tokens(f'{returned.tool_name} said: {returned.model_response_str()}'), FAST_TOKEN_SECONDS
+        parts, delay = (
+            tokens(f'{returned.tool_name} said: {returned.model_response_str()}'),
+            FAST_TOKEN_SECONDS,
+        )
     elif TOOL_FLOW.match(text):
         step = decide(messages, info.instructions)
         if isinstance(step, tuple):
