@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -21,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from durable_chat.testing.processes import free_port, scratch_dir
-from durable_chat.testing.readiness import POLL_SECONDS, Gone, NotReady
+from durable_chat.testing.readiness import Gone, wait_for_http
 from durable_chat.testing.services import Service
 
 NPM_PROJECT = Path(__file__).parent / 'npm'
@@ -92,22 +91,12 @@ def install_npm_servers() -> Path:
 def wait_for_mcp_http(url: str, gone: Gone, timeout: float) -> None:
     """The streamable HTTP endpoint at `url` answers in JSON-RPC (a GET without a session is
     refused with a JSON-RPC error: the MCP handler is the one answering)."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=5) as http:
-        while True:
-            try:
-                answer = http.get(url, headers={'Accept': 'application/json, text/event-stream'})
-                if answer.headers.get('content-type', '').startswith('application/json'):
-                    if answer.json().get('jsonrpc') == '2.0':
-                        return
-                missing = f'{url} answered {answer.status_code} {answer.text[:200]!r}'
-            except httpx.TransportError as error:  # not listening yet
-                missing = f'{url} ({error!r})'
-            if (reason := gone()) is not None:
-                raise NotReady(f'{reason} before it was ready ({missing})')
-            if time.monotonic() > deadline:
-                raise NotReady(f'not ready in time: {missing}')
-            time.sleep(POLL_SECONDS)
+    wait_for_http(url, _json_rpc, gone, timeout, headers={'Accept': 'application/json, text/event-stream'})
+
+
+def _json_rpc(answer: httpx.Response) -> bool:
+    is_json = answer.headers.get('content-type', '').startswith('application/json')
+    return is_json and answer.json().get('jsonrpc') == '2.0'
 
 
 @dataclass(eq=False, repr=False)

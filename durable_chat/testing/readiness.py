@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -115,6 +115,28 @@ def wait_for_pollers(
             await asyncio.sleep(POLL_SECONDS)
 
     _in_own_loop(wait())
+
+
+def wait_for_http(
+    url: str,
+    answered: Callable[[httpx.Response], bool],
+    gone: Gone,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """`GET url` until `answered(response)` holds: a server that listens before it serves."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5) as http:
+        while True:
+            try:
+                answer = http.get(url, headers=headers)
+                if answered(answer):
+                    return
+                missing = f'{url} answered {answer.status_code} {answer.text[:200]!r}'
+            except httpx.TransportError as error:  # not listening yet
+                missing = f'{url} ({error!r})'
+            _check(gone, deadline, missing)
+            time.sleep(POLL_SECONDS)
 
 
 def wait_for_readyz(url: str, checks: Iterable[str], gone: Gone, timeout: float) -> None:

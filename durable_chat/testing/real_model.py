@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
 from durable_chat.testing.model_server import DEFAULT_CTX_SIZE, MODEL_NAME, assemble_model
 from durable_chat.testing.processes import free_port
-from durable_chat.testing.readiness import POLL_SECONDS, Gone, NotReady
+from durable_chat.testing.readiness import Gone, wait_for_http
 from durable_chat.testing.services import Service
 
 __all__ = ['MODEL_NAME', 'ModelServer', 'chat_model', 'model_server', 'wait_for_health']
@@ -25,21 +23,7 @@ __all__ = ['MODEL_NAME', 'ModelServer', 'chat_model', 'model_server', 'wait_for_
 def wait_for_health(url: str, gone: Gone, timeout: float) -> None:
     """llama.cpp's server at `url` answers `GET /health` with 200: the model is loaded and a request
     would be served (503 while it loads)."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=url, timeout=5) as http:
-        while True:
-            try:
-                answer = http.get('/health')
-                if answer.status_code == 200:
-                    return
-                missing = f'{url}/health answered {answer.status_code} {answer.text[:200]!r}'
-            except httpx.TransportError as error:  # not listening yet
-                missing = f'{url}/health ({error!r})'
-            if (reason := gone()) is not None:
-                raise NotReady(f'{reason} before it was ready ({missing})')
-            if time.monotonic() > deadline:
-                raise NotReady(f'not ready in time: {missing}')
-            time.sleep(POLL_SECONDS)
+    wait_for_http(f'{url}/health', lambda answer: answer.status_code == 200, gone, timeout)
 
 
 @dataclass(eq=False, repr=False)
