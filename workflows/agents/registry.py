@@ -18,6 +18,7 @@ from pydantic_ai.durable_exec.temporal import TemporalDurability
 
 from durable_chat.settings import Settings
 from durable_chat.workflows.agents.durability import ChatDurability
+from durable_chat.workflows.agents.mcp import server_of
 from durable_chat.workflows.contract import AgentCard
 from durable_chat.workflows.shared import TurnDeps
 from durable_chat.workflows.summarizer import SUMMARIZER_NAME, build_summarizer
@@ -58,7 +59,7 @@ class AgentEntry:
         return AgentCard(self.name, self.description, self.models, self.default_model, list(self.mcp_servers))
 
     def server_of(self, tool_name: str) -> str:
-        return next((s for s in self.mcp_servers if tool_name.startswith(f'{s}_')), '')
+        return server_of(tool_name, self.mcp_servers) or ''
 
 
 @dataclass
