@@ -5,14 +5,11 @@ cards, all without a failed request."""
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 from temporalio.client import Client
 
 from durable_chat.settings import Settings
@@ -20,39 +17,14 @@ from durable_chat.testing.processes import Process
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.testing.stack import SCRIPTED_MODEL
 from durable_chat.workflows.offline_model import LABEL
+from tests.browser import browser, page, page_of_its_own, read_agents, read_session, watch_for_problems
 from tests.conftest import token_for
 from tests.rollover import rolled_over_sessions
 
 pytestmark = pytest.mark.integration
+__all__ = ['browser', 'page']  # the page fixtures of tests/browser.py
 
 REPLY_TOKENS: int = Settings.model_fields['max_reply_tokens'].default  # the stack leaves it as is
-
-CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
-CHROMIUM_ARGS = [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-]
-
-
-@pytest.fixture(scope='session')
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context()
-    page = await context.new_page()
-    yield page
-    await context.close()
 
 
 async def test_page_streams_a_reply_and_a_reload_mid_reply_continues_it(
@@ -254,31 +226,6 @@ async def test_page_says_why_a_reply_was_cut_off(page: Page, api_url: str, worke
     await expect(note).to_have_text(cut_off)
 
 
-@asynccontextmanager
-async def page_of_its_own(browser: Browser) -> AsyncGenerator[Page]:
-    """A page in a browser of its own: Chromium remembers a site's missing icon across contexts."""
-    own = await browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    try:
-        yield await own.new_page()
-    finally:
-        await own.close()
-
-
-def watch_for_problems(page: Page) -> list[str]:
-    """Every failed request, HTTP error, console error and uncaught exception of the page."""
-    problems: list[str] = []
-    page.on('response', lambda r: problems.append(f'{r.status} {r.url}') if r.status >= 400 else None)
-    page.on('requestfailed', lambda r: problems.append(f'{r.url} failed: {r.failure}'))
-    page.on('pageerror', lambda error: problems.append(f'uncaught {error}'))
-    page.on(
-        'console',
-        lambda m: (
-            problems.append(f'console: {m.text} ({m.location.get("url")})') if m.type == 'error' else None
-        ),
-    )
-    return problems
-
-
 async def test_pages_load_without_a_failed_request(browser: Browser, api_url: str, worker: Process) -> None:
     async with page_of_its_own(browser) as page:
         problems = watch_for_problems(page)
@@ -425,22 +372,6 @@ async def test_page_shows_model_errors_notes_and_stops_from_frames(page: Page, a
     await expect(fourth.locator('.assistant')).to_have_text('(interrupted)')
     await expect(fourth.locator('.interrupted-mark')).to_have_count(0)
     await expect(page.locator('.model-status')).to_have_count(0)
-
-
-async def read_session(api_url: str, user: str, session_id: str) -> dict[str, Any]:
-    headers = {'Authorization': f'Bearer {token_for(user)}'}
-    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
-        response = await client.get(f'/sessions/{session_id}')
-        response.raise_for_status()
-        return response.json()
-
-
-async def read_agents(api_url: str, user: str) -> list[dict[str, Any]]:
-    headers = {'Authorization': f'Bearer {token_for(user)}'}
-    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
-        response = await client.get('/agents')
-        response.raise_for_status()
-        return response.json()
 
 
 def open_session_id(page: Page) -> str:

@@ -15,11 +15,12 @@ from durable_chat.testing.scripted import expected_reply
 from durable_chat.testing.stack import HIGH_LIMITS, SCRIPTED_MODEL, Stack
 from durable_chat.workflows.agents.specs import BUILTIN_DIR
 from durable_chat.workflows.offline_model import LABEL
+from tests.browser import browser, page, read_agents, read_session
 from tests.conftest import SECRET, token_for
-from tests.test_page import browser, open_session_id, page, read_agents, read_session
+from tests.test_page import open_session_id
 
 pytestmark = pytest.mark.integration
-__all__ = ['browser', 'page']  # the page fixtures of tests/test_page.py
+__all__ = ['browser', 'page']  # the page fixtures of tests/browser.py
 
 PAGE_AGENTS = Path(__file__).parent / 'page_agents'
 
