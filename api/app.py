@@ -17,7 +17,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.service import RPCError
 
-from durable_chat.api import metrics, websocket
+from durable_chat.api import metrics, security, websocket
 from durable_chat.api.agents import NoCatalogue, UnknownChoice
 from durable_chat.api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
 from durable_chat.api.routes import agents, auth, health, memories, operator, sessions
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.redis.aclose()
 
     app = FastAPI(title='durable-chat', lifespan=lifespan)
+    security.install(app)  # the Content-Security-Policy and referrer policy on every response
     app.include_router(health.router)
     app.include_router(metrics.router)
     metrics.instrument(app)
