@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from durable_chat.api import security
 from durable_chat.testing.processes import Process
-from tests.browser import browser, page, watch_for_problems
+from tests.browser import axe_violations, browser, page, watch_for_problems
 from tests.conftest import token_for
 
 __all__ = ['browser', 'page']  # the page fixtures of tests/browser.py
@@ -165,3 +165,14 @@ async def test_the_vendored_libraries_load_and_work_under_the_policy(page: Page,
         'DOMPurify.sanitize(\'<img src=x onerror="alert(1)"><a href="javascript:alert(1)">a</a>\')'
     )
     assert clean == '<img src="x"><a>a</a>'
+
+
+@pytest.mark.integration
+async def test_axe_runs_on_the_chat_page_under_the_policy(page: Page, api_url: str) -> None:
+    # axe is evaluated through the DevTools protocol, which the policy does not restrict; the page
+    # tests assert what it finds.
+    await page.goto(f'{api_url}{PAGES["chat page"]}')
+    await page.wait_for_load_state('load')
+    violations = await axe_violations(page)
+    assert isinstance(violations, list)
+    assert await page.evaluate('typeof axe.version') == 'string'

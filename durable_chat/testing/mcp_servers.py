@@ -1,8 +1,10 @@
 """MCP servers nobody here wrote, for tests: the Python ones of the test extra (stdio) and
-`@modelcontextprotocol/server-everything` from npm over streamable HTTP.
+`@modelcontextprotocol/server-everything` from npm over streamable HTTP; and the npm project's other
+test tool, axe-core (`axe_script()`), which the page tests run in Chromium.
 
 The npm packages are pinned by `npm/package-lock.json` and installed once per lockfile into a cache
-outside the work tree; `python -m durable_chat.testing.mcp_servers` installs them ahead of the tests.
+outside the work tree (a changed lockfile is a fresh folder, so a package added to it is installed);
+`python -m durable_chat.testing.mcp_servers` installs them ahead of the tests.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from durable_chat.testing.services import Service
 
 NPM_PROJECT = Path(__file__).parent / 'npm'
 EVERYTHING_ENTRY = Path('node_modules/@modelcontextprotocol/server-everything/dist/index.js')
+AXE_SCRIPT = Path('node_modules/axe-core/axe.min.js')
 INSTALL_TIMEOUT = 300.0
 
 # The everything server listens on every interface, and one of its tools returns its environment:
@@ -57,7 +60,8 @@ def npm_dir() -> Path:
 
 
 def install_npm_servers() -> Path:
-    """`npm ci` of the pinned servers into `npm_dir()`, unless done already; returns that folder.
+    """`npm ci` of the pinned packages (servers and test tools) into `npm_dir()`, unless done
+    already; returns that folder.
 
     Test processes may ask at once: a lock file lets one install while the others wait, and the
     folder appears whole (installed beside it, then renamed)."""
@@ -86,6 +90,11 @@ def install_npm_servers() -> Path:
         shutil.rmtree(target, ignore_errors=True)  # a folder left without the server in it
         staging.rename(target)
     return target
+
+
+def axe_script() -> Path:
+    """axe-core's browser build (`axe.min.js`, defines `axe`), installed if need be."""
+    return install_npm_servers() / AXE_SCRIPT
 
 
 def wait_for_mcp_http(url: str, gone: Gone, timeout: float) -> None:
