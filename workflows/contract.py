@@ -9,6 +9,7 @@ breaks running sessions. This module imports no pydantic-ai, so the API process 
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,11 +23,15 @@ QUERY_SNAPSHOT = 'snapshot'
 UPDATE_INTERRUPT = 'interrupt'
 UPDATE_ANSWER_APPROVAL = 'answer_approval'
 UPDATE_SET_MODEL = 'set_model'
+UPDATE_RENAME = 'rename'
+UPDATE_DELETE = 'delete'
 
 SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
 TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
 FINISHED_TURN_STATUSES = frozenset({'done', 'failed', 'interrupted', 'dropped'})
 ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
+DELETED = 'deleted'
+"""`ChatStatus` of a deleted session (never a snapshot's status): user lists leave it out."""
 
 
 # --- ids ---------------------------------------------------------------------------------------
@@ -59,6 +64,9 @@ class UserMessage:
     id: str
     """Chosen by the client; a second delivery of the same id is ignored."""
     text: str
+    replaces: int = 0
+    """Redo this turn (edit: other text, regenerate: the same): honoured when it is the session's
+    last turn and finished, else the message is an ordinary one."""
 
 
 @dataclass
@@ -91,6 +99,9 @@ class Turn:
     tool_calls: list[ToolCall] = field(default_factory=list[ToolCall])
     model: str = ''
     """The model that answered ('' in sessions from before models could be chosen)."""
+    replaces: int = 0
+    """The turn this one redoes (an edit or a regenerate; 0: an ordinary turn). That turn stays in
+    the transcript as it was; the model answering this one does not see its exchange."""
 
     @property
     def size(self) -> int:
@@ -204,6 +215,32 @@ class SessionOptions:
 class SetModel:
     model: str
     by: str = ''
+
+
+@dataclass
+class Rename:
+    title: str
+    by: str = ''
+
+
+@dataclass
+class DeleteRequest:
+    by: str = ''
+
+
+TITLE_MAX_CHARS = 100
+
+
+def title_problem(title: str) -> str | None:
+    """Why a chosen title is refused, or None: 1..100 characters once trimmed, no control characters."""
+    trimmed = title.strip()
+    if not trimmed:
+        return 'the title is empty'
+    if len(trimmed) > TITLE_MAX_CHARS:
+        return f'the title is {len(trimmed)} characters; at most {TITLE_MAX_CHARS} are allowed'
+    if any(unicodedata.category(c) == 'Cc' for c in trimmed):
+        return 'the title holds control characters (line breaks, tabs, ...)'
+    return None
 
 
 @dataclass

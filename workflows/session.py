@@ -29,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.workflows.contract import (
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
+        DELETED,
+        FINISHED_TURN_STATUSES,
         QUERY_SNAPSHOT,
         RUN_ERROR,
         RUN_FINISHED,
@@ -41,18 +43,23 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_SEND,
         TURN_INTERRUPTED,
         UPDATE_ANSWER_APPROVAL,
+        UPDATE_DELETE,
         UPDATE_INTERRUPT,
+        UPDATE_RENAME,
         UPDATE_SET_MODEL,
         WORKFLOW_NAME,
         Approval,
         ApprovalAnswer,
+        DeleteRequest,
         InterruptRequest,
         InterruptResult,
+        Rename,
         SessionStatus,
         SetModel,
         Snapshot,
         Turn,
         UserMessage,
+        title_problem,
     )
     from durable_chat.workflows.memory_hints import (
         MEMORY_HINT_ACTIVITY,
@@ -81,6 +88,11 @@ INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]
 STOPPED_MARKER = '[This answer was stopped: it took longer than the time allowed for one reply.]'
 KEEP_PARTIAL_PATCH = 'interrupt-keeps-partial-text'
 TURN_TIME_BUDGET_PATCH = 'turn-time-budget'
+REDO_TURN_PATCH = 'redo-last-turn'
+"""A message may redo the last turn (edit, regenerate): a new turn whose model history leaves out
+the redone turn's exchange."""
+TOUCH_PER_TURN_PATCH = 'last-activity-per-turn'
+"""`ChatLastActivity` moves at each turn's start, also when the status stays `thinking`."""
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 
@@ -101,6 +113,7 @@ class ChatSession(PydanticAIWorkflow):
         self._running: Turn | None = None
         self._interrupt: InterruptRequest | None = None
         self._turn_seconds_used = 0.0
+        self._closing = False
         # The start input (the carried-over state) is in the history too; only growth is bounded.
         self._run_start_bytes = workflow.info().get_current_history_size()
 
@@ -137,6 +150,8 @@ class ChatSession(PydanticAIWorkflow):
         self.state.seen_message_ids.append(message.id)
         number = self.state.turns[-1].number + 1 if self.state.turns else self.state.archived_turns + 1
         turn = Turn(number=number, message_id=message.id, user_text=message.text)
+        if message.replaces and self._redoable(message.replaces) and workflow.patched(REDO_TURN_PATCH):
+            turn.replaces = message.replaces
         if self._queue_is_full(turn):
             # Signals cannot be refused, so the bound is kept here: state must stay far under 2 MB.
             turn.status = 'dropped'
@@ -146,6 +161,11 @@ class ChatSession(PydanticAIWorkflow):
         if not self.state.title:
             self.state.title = ' '.join(message.text.split())[:TITLE_CHARS]
             workflow.upsert_search_attributes([SA_TITLE.value_set(self.state.title)])
+
+    def _redoable(self, number: int) -> bool:
+        """Only the last turn, once finished, may be redone: nothing after it depends on its answer."""
+        last = self.state.turns[-1] if self.state.turns else None
+        return last is not None and last.number == number and last.status in FINISHED_TURN_STATUSES
 
     def _queue_is_full(self, turn: Turn) -> bool:
         limits = self.state.limits
@@ -210,6 +230,36 @@ class ChatSession(PydanticAIWorkflow):
                 f'{request.model!r} is not a model of the agent {entry.name!r} (it offers: {offered})'
             )
 
+    @workflow.update(name=UPDATE_RENAME)
+    def rename(self, request: Rename) -> str:
+        """A title the user chose: the automatic one (from the first message) is only ever set on an
+        untitled session, so it never overwrites this."""
+        self.state.title = request.title.strip()
+        workflow.upsert_search_attributes(
+            [SA_TITLE.value_set(self.state.title), SA_LAST_ACTIVITY.value_set(workflow.now())]
+        )
+        return self.state.title
+
+    @rename.validator
+    def _validate_rename(self, request: Rename) -> None:
+        self._refuse_if_closing()
+        if (problem := title_problem(request.title)) is not None:
+            raise ValueError(problem)
+
+    @workflow.update(name=UPDATE_DELETE)
+    def delete(self, request: DeleteRequest) -> None:
+        """Marks the session deleted (hidden from its user's list); the client then closes it."""
+        self.state.deleted = True
+        workflow.upsert_search_attributes(
+            [SA_STATUS.value_set(DELETED), SA_LAST_ACTIVITY.value_set(workflow.now())]
+        )
+
+    def _refuse_if_closing(self) -> None:
+        if self._closing:
+            raise ValueError('the session is closed')
+        if self.state.deleted:
+            raise ValueError('the session was deleted')
+
     @workflow.query(name=QUERY_SNAPSHOT)
     def snapshot(self) -> Snapshot:
         state = self.state
@@ -225,18 +275,24 @@ class ChatSession(PydanticAIWorkflow):
             model=state.model,
         )
 
+    def _turn(self, number: int) -> Turn | None:
+        return next((t for t in self.state.turns if t.number == number), None)
+
     def _approval(self, approval_id: str) -> Approval | None:
         return next((a for a in self.state.approvals if a.id == approval_id), None)
 
     def _next_queued(self) -> Turn | None:
         return next((t for t in self.state.turns if t.status == 'queued'), None)
 
-    def _set_status(self, status: SessionStatus) -> None:
-        if status == self._status:
+    def _set_status(self, status: SessionStatus, touch: bool = False) -> None:
+        """`touch`: move the last activity even when the status stays as it is."""
+        if status == self._status and not (touch and workflow.patched(TOUCH_PER_TURN_PATCH)):
             return
         self._status = status
+        # A deleted session stays `deleted` in visibility whatever it does while it closes.
+        listed = DELETED if self.state.deleted else status
         workflow.upsert_search_attributes(
-            [SA_STATUS.value_set(status), SA_LAST_ACTIVITY.value_set(workflow.now())]
+            [SA_STATUS.value_set(listed), SA_LAST_ACTIVITY.value_set(workflow.now())]
         )
 
     async def _run_turn(self, turn: Turn) -> None:
@@ -244,7 +300,9 @@ class ChatSession(PydanticAIWorkflow):
         self._running = turn
         self._interrupt = None
         self._turn_seconds_used = 0.0
-        self._set_status('thinking')
+        self._set_status('thinking', touch=True)
+        if turn.replaces:
+            self.state.messages = _without_exchange(self.state.messages, self._turn(turn.replaces))
         deps = TurnDeps(
             session_id=self.state.session_id,
             turn=turn.number,
@@ -417,6 +475,7 @@ class ChatSession(PydanticAIWorkflow):
             return ''
 
     async def _close(self) -> None:
+        self._closing = True
         for turn in self.state.turns:
             if turn.status == 'queued':
                 turn.status = 'dropped'
@@ -441,6 +500,21 @@ def _quiet_abandoned_activities(loop: asyncio.AbstractEventLoop, context: dict[s
     if isinstance(error, ActivityError) and isinstance(error.cause, CancelledError):
         return
     loop.default_exception_handler(context)
+
+
+def _without_exchange(messages: list[ModelMessage], redone: Turn | None) -> list[ModelMessage]:
+    """The model history without a redone turn's exchange: it begins at the last request holding
+    that turn's message. Only answered or interrupted turns left an exchange there; one compacted
+    into a summary can't be taken out, and the history stays as it is."""
+    if redone is None or redone.status not in ('done', 'interrupted'):
+        return messages
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, ModelRequest) and any(
+            isinstance(p, UserPromptPart) and p.content == redone.user_text for p in message.parts
+        ):
+            return messages[:index]
+    return messages
 
 
 def _unavailable(agent: str, model: str, entry: AgentEntry | None) -> str:

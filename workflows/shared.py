@@ -30,6 +30,8 @@ class SessionState(SessionOptions):
     last_input_tokens: int = 0
     """The model's count of the last request's input tokens: compaction watches it against the
     model's context window."""
+    deleted: bool = False
+    """The user deleted the session: its `ChatStatus` is `deleted` from then on (it is closing)."""
 
 
 @dataclass

@@ -83,6 +83,6 @@ def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
     assert session is not None and session.name == 'ChatSession'
     assert sorted(session.signals) == ['send']
     assert sorted(session.queries) == ['snapshot']
-    assert sorted(session.updates) == ['answer_approval', 'interrupt', 'set_model']
+    assert sorted(session.updates) == ['answer_approval', 'delete', 'interrupt', 'rename', 'set_model']
     operation = workflow._Definition.from_class(MemoryOperation)
     assert operation is not None and operation.name == 'MemoryOperation'
