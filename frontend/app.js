@@ -1,11 +1,13 @@
-// The chat page: a user's sessions, one open at a time, messages sent over its websocket. A new
-// chat is a choice of agent and model (agents.js) until its first message starts the session.
+// The chat page: a user's chats, one open at a time, messages sent over its websocket. The page
+// opens on a new chat (a choice of agent and model, agents.js) that its first message starts. The
+// URL names the open chat (#/s/<id>): reload reopens it, back and forward move between chats.
 'use strict';
 
 const { $, api, el } = DC;
 
+let maxChars = 32000;  // the server's max_message_chars default; a 413's reason corrects it
 let finishedTurns = 0;
-let draft = null;  // the new chat's {agent, model} until its first message; null when a session is open
+let draft = { agent: '', model: '' };  // the new chat's choice until its first message; null when a chat is open
 let starting = false;
 
 const view = new DC.SessionView({
@@ -14,61 +16,82 @@ const view = new DC.SessionView({
   titleEl: $('title'),
   errorEl: $('error'),
   connectionEl: $('connection'),
+  onRefused: (text) => { if (!$('text').value) { $('text').value = text; fitComposer(); } },
   onChange: (v) => {
     const finished = v.turns.filter((t) => t.status === 'done').length;
     if (finished !== finishedTurns) {  // a finished turn may have remembered or forgotten something
       finishedTurns = finished;
       loadMemories().catch(() => {});
     }
-    const open = v.status !== 'closed';
-    $('text').disabled = !open;
-    $('send').disabled = !open || starting;
-    $('interrupt').hidden = !v.turns.some((t) => t.status === 'running');
-    $('close').hidden = !open || !v.sessionId;
+    showControls();
     Agents.showSession(v);
+    Sessions.noteOpen(v);
     if (!Agents.cards().length) loadAgents();  // none yet (no worker had published them): try again
   },
 });
 
-async function loadSessions() {
-  const sessions = await api('/sessions');
-  const list = $('sessions');
-  list.replaceChildren();
-  for (const s of sessions) {
-    const item = el('li', s.session_id === view.sessionId ? 'active' : '', s.title || '(new chat)');
-    item.dataset.sessionId = s.session_id;
-    item.title = [s.status, s.agent, s.model].filter(Boolean).join(' · ');
-    item.onclick = () => openSession(s.session_id);
-    list.append(item);
-  }
+function showControls() {
+  const closed = view.status === 'closed';
+  $('text').disabled = closed;
+  $('text').placeholder = closed ? 'This chat is closed: start a new one.' : 'Message durable-chat';
+  $('send').disabled = closed || starting;
+  const running = view.running();
+  $('interrupt').hidden = !running;
+  $('send').hidden = running && !$('text').value.trim();
+  $('close').hidden = closed || !view.sessionId;
 }
 
-async function loadMemories() {
-  const memories = await api('/memories');
-  const list = $('memories');
-  list.replaceChildren();
-  for (const memory of memories) {
-    const item = el('li');
-    item.dataset.memoryId = memory.id;
-    const forget = el('button', 'forget', 'forget');
-    forget.onclick = () => api(`/memories/${memory.id}`, { method: 'DELETE' }).then(loadMemories).catch(report);
-    item.append(el('span', '', memory.text), forget);
-    list.append(item);
-  }
-  if (!memories.length) list.append(el('li', 'empty', 'Nothing yet. Say "remember that ...".'));
+// --- the URL ----------------------------------------------------------------------------------
+
+function sessionInUrl() {
+  const match = /^#\/s\/([\w-]+)/.exec(location.hash);
+  return match ? match[1] : new URLSearchParams(location.search).get('session');
 }
 
-function openSession(sessionId) {
+function route() {
+  const id = sessionInUrl();
+  if (id && id !== view.sessionId) openSession(id, { push: false });
+  else if (!id && view.sessionId) newChat({ push: false });
+}
+window.addEventListener('popstate', route);
+
+// --- chats ------------------------------------------------------------------------------------
+
+function openSession(sessionId, { push = true, replace = false } = {}) {
   draft = null;
   Agents.hidePicker();
-  history.replaceState(null, '', `#session=${sessionId}`);
-  $('text').disabled = false;
-  $('send').disabled = false;
-  $('error').textContent = '';
+  const url = `${location.pathname}#/s/${sessionId}`;
+  if (replace) history.replaceState(null, '', url);
+  else if (push && location.hash !== `#/s/${sessionId}`) history.pushState(null, '', url);
   $('model-note').textContent = '';
   view.open(sessionId);
+  showControls();
   Agents.showSession(view);
-  loadSessions().catch(() => {});
+  Sessions.draw();
+  closeDrawer();
+}
+
+async function newChat({ push = true } = {}) {
+  draft = { agent: '', model: '' };
+  if (push && location.hash) history.pushState(null, '', location.pathname);
+  view.clear();
+  $('title').textContent = 'New chat';
+  $('error').textContent = '';
+  $('model-note').textContent = '';
+  showControls();
+  Agents.showSession(view);
+  Agents.hidePicker();
+  Sessions.draw();
+  closeDrawer();
+  $('text').focus();
+  try {
+    await Agents.load();
+  } catch (error) {
+    if (draft) $('error').textContent = `The agents could not be listed: ${error.message}`;
+    return;
+  }
+  view.agents = Agents.cards();
+  if (draft) Agents.showPicker(draft);
 }
 
 let loadingAgents = null;
@@ -82,32 +105,7 @@ function loadAgents() {
   return loadingAgents;
 }
 
-function report(error) { $('error').textContent = error.message; }
-
-async function newChat() {
-  draft = { agent: '', model: '' };
-  history.replaceState(null, '', location.pathname);
-  view.clear();
-  $('title').textContent = 'New chat';
-  $('text').disabled = false;
-  $('send').disabled = false;
-  $('interrupt').hidden = true;
-  $('close').hidden = true;
-  $('error').textContent = '';
-  $('model-note').textContent = '';
-  Agents.showSession(view);
-  Agents.hidePicker();
-  loadSessions().catch(() => {});
-  $('text').focus();
-  try {
-    await Agents.load();
-  } catch (error) {
-    if (draft) $('error').textContent = `The agents could not be listed: ${error.message}`;
-    return;
-  }
-  view.agents = Agents.cards();
-  if (draft) Agents.showPicker(draft);
-}
+function report(error) { $('error').textContent = DC.explain(error); }
 
 async function startChat(text) {
   // The session id is chosen here, so a retried create would land on the same session.
@@ -117,49 +115,137 @@ async function startChat(text) {
   if (draft.agent) body.agent = draft.agent;
   if (draft.model) body.model = draft.model;
   await api('/sessions', { method: 'POST', body: JSON.stringify(body) });
-  openSession(sessionId);
+  openSession(sessionId, { replace: true });  // the new chat became this chat: no history entry between
   view.sent(message.id, text);
+  Sessions.refresh();
+}
+
+// --- the composer -----------------------------------------------------------------------------
+
+function fitComposer() {
+  const text = $('text');
+  text.style.height = 'auto';
+  text.style.height = `${Math.min(text.scrollHeight + 2, 240)}px`;
+  const over = text.value.length - maxChars;
+  $('composer-hint').textContent = over > 0
+    ? `${text.value.length.toLocaleString()} characters: ${over.toLocaleString()} over the limit of ${maxChars.toLocaleString()}.`
+    : 'Enter to send, Shift+Enter for a new line, Esc stops a reply.';
+  $('composer-hint').classList.toggle('over', over > 0);
+  showControls();
+}
+
+function learnLimit(error) {
+  const limit = /the limit is (\d+)/.exec(error.message || '');
+  if (error.status === 413 && limit) maxChars = Number(limit[1]);
 }
 
 $('composer').onsubmit = (event) => {
   event.preventDefault();
   const text = $('text').value;
   if (!text.trim() || starting) return;
+  if (text.length > maxChars) {
+    $('error').textContent = `Not sent: this message is ${text.length.toLocaleString()} characters long and the limit is `
+      + `${maxChars.toLocaleString()}. Shorten it or split it into several messages.`;
+    return;
+  }
   $('text').value = '';
   $('error').textContent = '';
-  if (!draft) { view.send(text).catch(report); return; }
-  starting = true;
-  $('send').disabled = true;
-  startChat(text).catch((error) => {
+  fitComposer();
+  const restore = (error) => {
+    learnLimit(error);
     report(error);
-    if (!$('text').value) $('text').value = text;  // not started: the text stays to send again
-  }).finally(() => { starting = false; $('send').disabled = $('text').disabled; });
+    if (!$('text').value) { $('text').value = text; fitComposer(); }  // not sent: the text stays to send again
+  };
+  if (!draft) { view.send(text).catch((error) => { if (error.status) restore(error); else report(error); }); return; }
+  starting = true;
+  showControls();
+  startChat(text).catch(restore).finally(() => { starting = false; showControls(); });
 };
 $('text').onkeydown = (event) => {
-  if (event.key === 'Enter' && !event.shiftKey) { event.preventDefault(); $('composer').requestSubmit(); }
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) { event.preventDefault(); $('composer').requestSubmit(); }
 };
+$('text').oninput = fitComposer;
+
+function stop() {
+  if (view.sessionId && view.running()) view.interrupt().catch(report);
+}
+$('interrupt').onclick = stop;
+document.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape' || event.defaultPrevented) return;
+  if (document.body.classList.contains('drawer-open')) { closeDrawer(); $('drawer-open').focus(); return; }
+  if (view.running()) { event.preventDefault(); stop(); }
+});
+
 $('new-session').onclick = () => newChat();
 $('session-model').onchange = () => Agents.switchModel(view);
+$('close').onclick = () => api(`/sessions/${view.sessionId}/close`, { method: 'POST' })
+  .then(() => { view.scheduleRefresh(); Sessions.refresh(); }).catch(report);
+
+// --- the drawer (narrow screens) --------------------------------------------------------------
+
+function openDrawer() {
+  document.body.classList.add('drawer-open');
+  $('backdrop').hidden = false;
+  $('drawer-open').setAttribute('aria-expanded', 'true');
+  $('new-session').focus();
+}
+function closeDrawer() {
+  if (!document.body.classList.contains('drawer-open')) return;
+  document.body.classList.remove('drawer-open');
+  $('backdrop').hidden = true;
+  $('drawer-open').setAttribute('aria-expanded', 'false');
+}
+$('drawer-open').onclick = openDrawer;
+$('drawer-close').onclick = () => { closeDrawer(); $('drawer-open').focus(); };
+$('backdrop').onclick = closeDrawer;
+
+// --- memories ---------------------------------------------------------------------------------
+
+async function loadMemories() {
+  const memories = await api('/memories');
+  const list = $('memories');
+  list.replaceChildren();
+  for (const memory of memories) {
+    const item = el('li');
+    item.dataset.memoryId = memory.id;
+    const forget = DC.button('forget', 'forget', `forget: ${memory.text}`,
+      () => api(`/memories/${memory.id}`, { method: 'DELETE' }).then(loadMemories).catch(report));
+    item.append(el('span', '', memory.text), forget);
+    list.append(item);
+  }
+  if (!memories.length) list.append(el('li', 'empty', 'Nothing yet. Say "remember that ...".'));
+}
 $('memories-refresh').onclick = () => loadMemories().catch(report);
 $('memories-clear').onclick = () => {
   if (!confirm('Forget everything I remember about you, in every chat?')) return;
   api('/memories', { method: 'DELETE' }).then(loadMemories).catch(report);
 };
-$('interrupt').onclick = () => api(`/sessions/${view.sessionId}/interrupt`, { method: 'POST', body: '{}' }).catch(report);
-$('close').onclick = () => api(`/sessions/${view.sessionId}/close`, { method: 'POST' })
-  .then(() => { view.scheduleRefresh(); loadSessions(); }).catch(report);
 
 async function start() {
-  const params = DC.takeHashParams();
+  DC.takeHashParams();
+  showControls();
+  fitComposer();
+  $('text').focus();
   if (!DC.token()) { DC.showSignIn(); return; }
   try {
     const me = await api('/auth/me');
     $('me').textContent = me.username;
     $('operator-link').hidden = me.role !== 'operator';
+    if (me.limits?.max_message_chars) maxChars = me.limits.max_message_chars;
   } catch (error) { return; }
-  loadSessions().catch(report);
+  Sessions.init({
+    open: (id) => openSession(id),
+    deleted: (id) => {
+      if (id !== view.sessionId) return;
+      history.replaceState(null, '', location.pathname);  // back must not lead to the deleted chat
+      newChat({ push: false });
+    },
+    current: () => view,
+    error: (words) => { $('error').textContent = words; },
+  });
   loadMemories().catch(report);
-  loadAgents();
-  if (params.get('session')) openSession(params.get('session'));
+  const id = sessionInUrl();
+  if (id) openSession(id, { push: false });
+  else newChat({ push: false });
 }
 start();

@@ -47,7 +47,7 @@ const ToolCalls = (() => {
     return box;
   }
 
-  function card(c, { server, state, open, onToggle }) {
+  function card(c, { server, state, open, onToggle, retried }) {
     const args = parsed(c.args);
     const box = DC.el('details', 'tool-call');
     box.dataset.toolCallId = c.id;
@@ -59,11 +59,35 @@ const ToolCalls = (() => {
     const preview = compact.length > PREVIEW_CHARS ? `${compact.slice(0, PREVIEW_CHARS)}…` : compact;
     summary.append(DC.el('span', 'tool-name', c.name || 'tool'), DC.el('span', 'tool-preview', preview));
     if (server) summary.append(DC.el('span', 'tool-server', `MCP server: ${server}`));
+    if (retried) summary.append(DC.el('span', 'tool-retried', `retried ${retried}×`));
     if (state) summary.append(DC.el('span', 'tool-state', state));
     box.append(summary, section('tool-args', 'Arguments', typeof args === 'string' ? args : JSON.stringify(args, null, 2)));
     if (c.result != null && c.result !== '') box.append(section('tool-result', 'Result', c.result));
     return box;
   }
 
-  return { apply, card };
+  // A request for a person's yes or no; `answer(approve, reason)` sends it. The reason typed so far
+  // lives in `reasons` (approval id -> text) so a rebuilt card keeps it.
+  function approvalCard(approval, { reasons, answer }) {
+    const box = DC.el('div', `approval ${approval.status}`);
+    box.dataset.approvalId = approval.id;
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', `approval for ${approval.tool_name}`);
+    box.append(DC.el('div', 'approval-what', `The assistant wants to run ${approval.tool_name}(${JSON.stringify(approval.args)})`));
+    if (approval.status !== 'pending') {
+      const by = approval.answered_by ? ` by ${approval.answered_by}` : '';
+      box.append(DC.el('div', 'approval-status', `${approval.status}${by}${approval.reason ? `: ${approval.reason}` : ''}`));
+      return box;
+    }
+    const reason = DC.el('input', 'approval-reason');
+    reason.placeholder = 'reason (optional)';
+    reason.setAttribute('aria-label', `reason for approving or denying ${approval.tool_name} (optional)`);
+    reason.value = reasons.get(approval.id) || '';
+    reason.oninput = () => reasons.set(approval.id, reason.value);
+    const act = (yes) => answer(yes, reasons.get(approval.id) || '');
+    box.append(reason, DC.button('approve', 'Approve', '', () => act(true)), DC.button('deny', 'Deny', '', () => act(false)));
+    return box;
+  }
+
+  return { apply, card, approvalCard };
 })();
