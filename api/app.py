@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 from durable_chat.api import metrics, security, websocket
 from durable_chat.api.agents import NoCatalogue, UnknownChoice
 from durable_chat.api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
-from durable_chat.api.routes import agents, auth, health, memories, operator, sessions
+from durable_chat.api.routes import agents, auth, health, limits, memories, operator, sessions
 from durable_chat.api.schemas import error_responses
 from durable_chat.settings import Settings, get_settings
 from durable_chat.temporal import connect
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The errors the session routes answer with (the handlers below), documented in one place.
     app.include_router(agents.router, responses=error_responses(401, 503))
     app.include_router(sessions.router, responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503))
+    app.include_router(limits.router, responses=error_responses(401))
     app.include_router(memories.router)
     app.include_router(operator.router)
     app.include_router(websocket.router)

@@ -31,6 +31,22 @@ HEADERS: dict[str, str] = {
     'Referrer-Policy': 'no-referrer',
     'X-Content-Type-Options': 'nosniff',
 }
+DOCS_PATHS = frozenset({'/docs', '/docs/oauth2-redirect', '/redoc'})
+# FastAPI's API docs are a page of inline script loading Swagger UI / ReDoc from a CDN: their own,
+# looser policy, so the docs work; they render the OpenAPI schema, never chat text.
+DOCS_CONTENT_SECURITY_POLICY = '; '.join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
+        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
+        'font-src https://fonts.gstatic.com',
+        'worker-src blob:',
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 
 
 class SecurityHeaders:
@@ -49,6 +65,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
                     headers[name] = value
+                if scope['path'] in DOCS_PATHS:
+                    headers['Content-Security-Policy'] = DOCS_CONTENT_SECURITY_POLICY
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

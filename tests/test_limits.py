@@ -17,6 +17,7 @@ import httpx
 import pytest
 import websockets
 
+from durable_chat.settings import Settings
 from durable_chat.testing import services
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import expected_reply
@@ -126,6 +127,21 @@ async def test_the_limit_is_shared_by_api_processes(tiny_apis: list[Api]) -> Non
         assert (await post_message(first, session_id, 'c')).status_code == 202
         assert_limited(await post_message(second, session_id, 'd'), 'messages')
         assert_limited(await post_message(first, session_id, 'e'), 'messages')
+
+
+async def test_a_client_reads_the_limits_it_must_keep(tiny_apis: list[Api]) -> None:
+    # The page refuses an oversized message before sending it, in words: it reads the limit here.
+    async with signed_in(tiny_apis[0], new_user()) as http:
+        limits = (await http.get('/limits')).json()
+    assert limits == {
+        'max_message_chars': Settings().max_message_chars,
+        'messages_per_minute': 1,
+        'message_burst': MESSAGE_BURST,
+        'sessions_per_minute': 1,
+        'websockets_per_user': WEBSOCKETS,
+    }
+    async with httpx.AsyncClient(base_url=tiny_apis[0].url) as anonymous:
+        assert (await anonymous.get('/limits')).status_code == 401
 
 
 async def test_the_429s_are_in_the_openapi_spec(tiny_apis: list[Api]) -> None:

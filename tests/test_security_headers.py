@@ -79,6 +79,19 @@ async def test_every_kind_of_response_carries_the_security_headers(api_url: str,
     assert answers['API JSON'].headers['content-type'] == 'application/json'
 
 
+@pytest.mark.integration
+async def test_the_api_docs_get_a_policy_that_lets_them_load(api_url: str) -> None:
+    # Swagger UI is inline script plus a CDN's files: under the pages' policy it would be blank.
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        docs = await http.get('/docs')
+    csp = docs.headers['content-security-policy']
+    script_src = next(d.split()[1:] for d in csp.split(';') if d.split()[0] == 'script-src')
+    assert "'unsafe-inline'" in script_src
+    assert 'https://cdn.jsdelivr.net' in script_src
+    assert 'swagger-ui' in docs.text
+    assert docs.headers.get('referrer-policy') == 'no-referrer'
+
+
 async def test_an_unhandled_error_still_carries_the_security_headers() -> None:
     # The 500 of Starlette's outermost middleware, which middleware added the usual way never sees.
     async def broken(request: Request) -> Response:
