@@ -1,8 +1,26 @@
-// The operator console: every session via Temporal visibility; open one to watch it live and act.
+// The operator console: every session (console-sessions.js), one watched live and read-only as its
+// user sees it (DC.SessionView) with Interrupt and Cancel, the approvals of all sessions in one queue
+// (console-approvals.js) and the API's live stats (console-stats.js). The watched session is in the
+// URL (#session=ID), so reload and back/forward keep it.
 'use strict';
 
-const { $, api, el } = DC;
-const REFRESH_MS = 2000;
+const { $, api } = DC;
+const SESSIONS_MS = 3000;
+const APPROVALS_MS = 2000;
+const STATS_MS = 5000;
+const NARROW = window.matchMedia('(max-width: 900px)');
+
+const sessions = new SessionList.SessionList();
+const queue = new ApprovalQueue.ApprovalQueue({
+  onCount: (count) => {
+    $('approvals-count').hidden = !count;
+    $('approvals-count').textContent = `${count}`;
+    $('approvals-count').setAttribute('aria-label', `${count} pending`);
+  },
+});
+const stats = new StatsPanel.StatsPanel();
+let refreshSessions = () => {};
+let watching = '';
 
 const view = new DC.SessionView({
   turnsEl: $('turns'),
@@ -10,63 +28,119 @@ const view = new DC.SessionView({
   titleEl: $('title'),
   errorEl: $('error'),
   connectionEl: $('connection'),
-  onChange: (v) => {
-    $('interrupt').disabled = !v.turns.some((t) => t.status === 'running');
-    $('cancel').disabled = v.status === 'closed';
-    $('session-info').hidden = !v.agent;
-    $('session-info').textContent = `agent ${v.agent} · model ${v.model || 'default'}`;
-  },
+  readOnly: true,
+  onChange: () => showActions(),
 });
 
+function showActions() {
+  const row = sessions.find(watching);
+  $('interrupt').disabled = !watching || !view.turns.some((t) => t.status === 'running' || t.status === 'queued');
+  $('cancel').disabled = !watching || view.status === 'closed' || row?.status === 'deleted';
+  $('unwatch').hidden = !watching;
+  $('connection').hidden = !watching;
+  $('watch-empty').hidden = Boolean(watching);
+  const info = [row?.user_id, view.agent && `agent ${view.agent}`, view.agent && `model ${view.model || 'default'}`];
+  $('session-info').textContent = info.filter(Boolean).join(' · ');
+  $('session-info').hidden = !watching || !$('session-info').textContent;
+}
+
+function say(text) { $('watch-note').textContent = text; }
 function report(error) { $('error').textContent = error.message; }
 
-async function loadSessions() {
-  const query = new URLSearchParams();
-  if ($('filter-status').value) query.set('status', $('filter-status').value);
-  if ($('filter-user').value.trim()) query.set('user', $('filter-user').value.trim());
-  const sessions = await api(`/operator/sessions?${query}`);
-  const body = $('sessions');
-  body.replaceChildren();
-  for (const s of sessions) {
-    const row = el('tr', s.session_id === view.sessionId ? 'selected' : '');
-    row.dataset.sessionId = s.session_id;
-    row.dataset.status = s.status;
-    const link = el('a', '', 'history');
-    link.href = s.temporal_ui;
-    link.target = '_blank';
-    const linkCell = el('td');
-    linkCell.append(link);
-    row.append(
-      el('td', '', s.user_id), el('td', 'title', s.title || '(untitled)'), el('td', 'agent', s.agent),
-      el('td', 'model', s.model), el('td', 'status', s.status), linkCell,
-    );
-    row.onclick = (event) => { if (event.target !== link) openSession(s.session_id); };
-    body.append(row);
-  }
-}
-
-function openSession(sessionId) {
+function watch(sessionId, { scroll = false } = {}) {
+  if (sessionId === watching) return;
+  watching = sessionId;
   $('error').textContent = '';
-  view.open(sessionId);
-  loadSessions().catch(report);
+  say('');
+  sessions.select(sessionId);
+  if (sessionId) {
+    view.open(sessionId);
+    if (scroll && NARROW.matches) $('watch-panel').scrollIntoView({ block: 'start' });
+  } else {
+    view.clear();
+    $('title').textContent = 'Pick a session';
+    $('status').textContent = '';
+    $('status').dataset.status = '';
+  }
+  showActions();
 }
 
-$('filters').onsubmit = (event) => { event.preventDefault(); loadSessions().catch(report); };
-$('interrupt').onclick = () => api(`/sessions/${view.sessionId}/interrupt`, { method: 'POST', body: '{}' }).catch(report);
-$('cancel').onclick = () => api(`/sessions/${view.sessionId}/close`, { method: 'POST' })
-  .then(() => { view.scheduleRefresh(); loadSessions(); }).catch(report);
+function fromHash() {
+  // Only #session=... (or nothing) names what to watch; the section links do not.
+  const hash = location.hash.slice(1);
+  if (hash && !new URLSearchParams(hash).has('session')) return;
+  watch(ConsoleUtil.hashSession(), { scroll: true });
+}
+
+$('unwatch').onclick = () => {
+  history.pushState(null, '', location.pathname);
+  watch('');
+  $('sessions-panel').focus();
+};
+
+$('interrupt').onclick = async () => {
+  const sessionId = watching;
+  try {
+    await api(`/sessions/${encodeURIComponent(sessionId)}/interrupt`, { method: 'POST', body: '{}' });
+    say('Interrupted: the running reply stops where it is.');
+    view.scheduleRefresh();
+  } catch (error) { report(error); }
+};
+
+let cancelling = '';
+$('cancel').onclick = () => {
+  cancelling = watching;
+  const row = sessions.find(watching);
+  const what = row ? `“${row.title || '(untitled)'}” of ${row.user_id}` : 'This session';
+  $('confirm-cancel-text').textContent = `${what} closes for good: a running reply stops and it takes no more messages.`;
+  $('confirm-cancel').returnValue = '';
+  $('confirm-cancel').showModal();
+};
+$('confirm-cancel').onclose = async () => {
+  if ($('confirm-cancel').returnValue !== 'cancel' || !cancelling) { $('cancel').focus(); return; }
+  const sessionId = cancelling;
+  cancelling = '';
+  try {
+    await api(`/sessions/${encodeURIComponent(sessionId)}/close`, { method: 'POST' });
+    say('Session cancelled.');
+    if (sessionId === watching) view.scheduleRefresh();
+    refreshSessions();
+  } catch (error) { report(error); }
+  $('interrupt').focus();
+};
+
+let userTimer = null;
+$('filters').onsubmit = (event) => { event.preventDefault(); refreshSessions(); };
+$('filter-status').onchange = () => refreshSessions();
+$('filter-user').oninput = () => { clearTimeout(userTimer); userTimer = setTimeout(() => refreshSessions(), 300); };
+$('filter-q').oninput = () => sessions.render();
+
+// The section links move the focus too (a phone user lands in the panel, a screen reader reads it).
+for (const link of document.querySelectorAll('a[data-jump]')) {
+  link.onclick = (event) => {
+    event.preventDefault();
+    const target = $(link.getAttribute('href').slice(1));
+    target.scrollIntoView({ block: 'start' });
+    target.focus({ preventScroll: true });
+  };
+}
 
 async function start() {
   DC.takeHashParams();
   if (!DC.token()) { DC.showSignIn(); return; }
-  try {
-    const me = await api('/auth/me');
-    $('me').textContent = `${me.username} (${me.role})`;
-    if (me.role !== 'operator') { $('error').textContent = 'This console needs the operator role.'; return; }
-  } catch (error) { return; }
+  let me;
+  try { me = await api('/auth/me'); } catch (error) { return; }
+  $('me').textContent = `${me.username} (${me.role})`;
+  if (me.role !== 'operator') {
+    $('sessions-note').textContent = 'This console needs the operator role.';
+    return;
+  }
   // Names the MCP servers of live tool calls; the console works without it.
   api('/agents').then((agents) => { view.agents = agents; view.render(); }).catch(() => {});
-  await loadSessions().catch(report);
-  setInterval(() => loadSessions().catch(() => {}), REFRESH_MS);
+  refreshSessions = ConsoleUtil.poll(() => sessions.load().then(showActions), SESSIONS_MS);
+  ConsoleUtil.poll(() => queue.load(), APPROVALS_MS);
+  ConsoleUtil.poll(() => stats.load(), STATS_MS);
+  window.addEventListener('hashchange', fromHash);
+  watch(ConsoleUtil.hashSession());
 }
 start();
