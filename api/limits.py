@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 import redis.asyncio as aioredis
 from fastapi import HTTPException
 
+from durable_chat.api import metrics
 from durable_chat.api.auth import Principal
 from durable_chat.api.schemas import ErrorOut
 from durable_chat.settings import Settings
@@ -98,12 +99,17 @@ def _rule(settings: Settings, kind: Kind) -> tuple[int, float]:
 
 
 async def take(redis: aioredis.Redis, settings: Settings, user: Principal, *kinds: Kind) -> None:
-    """Counts one of each kind for the user, or raises Limited (then nothing was counted)."""
+    """Counts one of each kind for the user, or raises Limited (then nothing was counted).
+
+    Every message the API accepts, over REST or a websocket, passes here: the live stats count it.
+    """
     rules = [_rule(settings, kind) for kind in kinds]
     keys = [f'limit:{{{user.username}}}:{kind}' for kind in kinds]
     args = [value for burst, per_minute in rules for value in (burst, per_minute / 60)]
     result = await _fail_open(redis.eval(_TAKE, len(keys), *keys, *args), 'rate limit')
     if result is None or int(result[1]) == 0:
+        if 'messages' in kinds:
+            metrics.message_accepted()
         return
     wait_ms, which = int(result[0]), int(result[1]) - 1
     burst, per_minute = rules[which]

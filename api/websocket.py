@@ -12,20 +12,22 @@ import asyncio
 import json
 import logging
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from durable_chat.api import chat_sessions, limits, streams
+from durable_chat.api import chat_sessions, limits, metrics, streams
 from durable_chat.api.auth import Principal
 from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound
 from durable_chat.api.deps import authenticate
+from durable_chat.api.live_stats import FirstTokens
 from durable_chat.api.metrics import FRAMES, WEBSOCKETS
 from durable_chat.api.schemas import MessageIn, MessageRejected, accept_message
 from durable_chat.settings import Settings
+from durable_chat.workflows.contract import RUN_ERROR, Frame, StreamEntry, decode_event, stream_key
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -41,8 +43,10 @@ REDIS_RETRY_SECONDS = 0.5
 class _Socket:
     """Serialises sends: the tail forwarder and the message receiver share one socket."""
 
-    def __init__(self, ws: WebSocket) -> None:
+    def __init__(self, ws: WebSocket, session_id: str) -> None:
         self.ws = ws
+        self.session_id = session_id
+        self.first_tokens = FirstTokens()
         self._lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
@@ -53,6 +57,15 @@ class _Socket:
     async def error(self, reason: str, status: int = 400, **extra: Any) -> None:
         await self.send({'type': 'ERROR', 'status': status, 'reason': reason, **extra})
 
+    async def relay(self, frame: Frame) -> None:
+        """Sends a frame of the session's stream, and measures it for the live stats."""
+        await self.send(frame)
+        kind, turn = frame['type'], frame['turn']
+        if kind == RUN_ERROR:
+            metrics.run_error(self.session_id, turn)
+        if (seconds := self.first_tokens.relayed(kind, turn)) is not None:
+            metrics.first_token(seconds)
+
 
 @router.websocket('/ws/sessions/{session_id}')
 async def session_socket(
@@ -61,7 +74,7 @@ async def session_socket(
     state = ws.app.state
     settings: Settings = state.settings
     await ws.accept()
-    socket = _Socket(ws)
+    socket = _Socket(ws, session_id)
     # Browsers cannot set headers on a websocket, so the page passes its token as `?token=`.
     header = ws.headers.get('authorization', '')
     try:
@@ -98,6 +111,7 @@ async def _serve(socket: _Socket, user: Principal, session_id: str, after: str |
         return
     forwarder = asyncio.create_task(_forward(socket, redis, session_id, start_id))
     WEBSOCKETS.inc()
+    metrics.socket_opened(session_id)
     try:
         may_send = await state.owners.owner(session_id) == user.username
         await _receive(socket, client, redis, state.settings, user, session_id, may_send)
@@ -106,18 +120,22 @@ async def _serve(socket: _Socket, user: Principal, session_id: str, after: str |
     finally:
         forwarder.cancel()
         WEBSOCKETS.dec()
+        metrics.socket_closed(session_id)
 
 
 async def _open(
     socket: _Socket, client: Client, redis: aioredis.Redis, session_id: str, after: str | None
 ) -> str:
     if after and streams.is_valid_event_id(after) and await _holds(redis, session_id, after):
+        # The turns the stream holds already answer no message this socket will take.
+        socket.first_tokens.knows_turns_up_to(await _last_turn(redis, session_id))
         return after
     snapshot = await chat_sessions.snapshot(client, session_id)
     await socket.send({'type': 'SNAPSHOT', 'session': asdict(snapshot)})
+    socket.first_tokens.knows_turns_up_to(max((t.number for t in snapshot.turns), default=0))
     frames, last_id = await streams.tail_for_snapshot(redis, session_id, snapshot.finished_turns)
     for frame in frames:
-        await socket.send(frame)
+        await socket.relay(frame)
     return last_id
 
 
@@ -126,6 +144,15 @@ async def _holds(redis: aioredis.Redis, session_id: str, after: str) -> bool:
         return await streams.still_holds(redis, session_id, after)
     except aioredis.RedisError:
         return False
+
+
+async def _last_turn(redis: aioredis.Redis, session_id: str) -> int:
+    """The turn of the stream's newest event (0 if Redis can't say: only the live stats are worse)."""
+    try:
+        entries = cast(list[StreamEntry], await redis.xrevrange(stream_key(session_id), count=1))
+    except aioredis.RedisError:
+        return 0
+    return decode_event(*entries[0])['turn'] if entries else 0
 
 
 async def _forward(socket: _Socket, redis: aioredis.Redis, session_id: str, last_id: str) -> None:
@@ -138,7 +165,7 @@ async def _forward(socket: _Socket, redis: aioredis.Redis, session_id: str, last
             await asyncio.sleep(REDIS_RETRY_SECONDS)
             continue
         for frame in frames:
-            await socket.send(frame)
+            await socket.relay(frame)
             last_id = frame['event_id']
 
 
@@ -173,7 +200,13 @@ async def _receive(
         try:
             message = accept_message(MessageIn.model_validate(data), settings.max_message_chars)
             await limits.take(redis, settings, user, 'messages')  # over the limit: never signalled
-            await chat_sessions.send_message(client, session_id, message)
+            # Registered before the signal: its turn's first frame may be relayed before the call returns.
+            ticket = socket.first_tokens.accepted()
+            try:
+                await chat_sessions.send_message(client, session_id, message)
+            except BaseException:
+                socket.first_tokens.withdraw(ticket)
+                raise
         except ValidationError as error:
             await socket.error(f'invalid message: {_first_error(error)}', status=422, id=data.get('id'))
         except MessageRejected as rejected:
