@@ -1,12 +1,15 @@
-"""Operations on session workflows: create, send, snapshot, list. Maps Temporal errors to outcomes."""
+"""Operations on session workflows: create, send, snapshot, list, rename, delete. Maps Temporal
+errors to outcomes."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
+from temporalio.api.common.v1 import WorkflowExecution as ExecutionRef
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -20,24 +23,32 @@ from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_chat.api.auth import Principal
+from durable_chat.api.schemas import MessageRejected
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
+    DELETED,
+    FINISHED_TURN_STATUSES,
     QUERY_SNAPSHOT,
     SA_AGENT,
+    SA_LAST_ACTIVITY,
     SA_MODEL,
     SA_STATUS,
     SA_TITLE,
     SA_USER,
     SIGNAL_SEND,
     UPDATE_ANSWER_APPROVAL,
+    UPDATE_DELETE,
     UPDATE_INTERRUPT,
+    UPDATE_RENAME,
     UPDATE_SET_MODEL,
     WORKFLOW_NAME,
     Approval,
     ApprovalAnswer,
+    DeleteRequest,
     InterruptRequest,
     InterruptResult,
     NewSession,
+    Rename,
     SessionLimits,
     SessionOptions,
     SetModel,
@@ -66,6 +77,13 @@ class NotTheOwner(Exception):
 
 class Refused(Exception):
     """The workflow refused a request (an update's validator said why)."""
+
+
+class CannotRedo(MessageRejected):
+    """A message that redoes a turn which is not the session's last finished turn (a 409)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(409, reason)
 
 
 class SessionOwners:
@@ -109,6 +127,8 @@ class SessionSummary:
     title: str
     status: str
     started_at: datetime | None
+    last_activity: datetime | None = None
+    """When a turn last started or ended, or the session was renamed (else when it started)."""
     agent: str = ''
     model: str = ''
 
@@ -154,6 +174,10 @@ async def create_session(
 
 
 async def send_message(client: Client, session_id: str, message: UserMessage) -> None:
+    """Raises CannotRedo for a message redoing a turn that is not (now) the last finished one. The
+    workflow decides again when the signal lands: a turn started meanwhile makes it an ordinary turn."""
+    if message.replaces:
+        check_redo(await snapshot(client, session_id), message)
     handle = client.get_workflow_handle(workflow_id(session_id))
     try:
         await handle.signal(SIGNAL_SEND, message)
@@ -161,6 +185,17 @@ async def send_message(client: Client, session_id: str, message: UserMessage) ->
         if error.status == RPCStatusCode.NOT_FOUND:
             await _raise_missing_or_closed(client, session_id)
         raise
+
+
+def check_redo(current: Snapshot, message: UserMessage) -> None:
+    if any(t.message_id == message.id for t in current.turns):
+        return  # a resend of a message already taken: the workflow ignores it
+    last = current.turns[-1] if current.turns else None
+    if last is None or last.number != message.replaces:
+        latest = f'the last is turn {last.number}' if last else 'it has none'
+        raise CannotRedo(f"turn {message.replaces} is not the session's last turn ({latest})")
+    if last.status not in FINISHED_TURN_STATUSES:
+        raise CannotRedo(f'turn {last.number} has not finished ({last.status}): stop it first')
 
 
 async def snapshot(client: Client, session_id: str) -> Snapshot:
@@ -174,35 +209,61 @@ async def snapshot(client: Client, session_id: str) -> Snapshot:
 
 
 async def list_sessions(
-    client: Client, user_id: str | None = None, status: str | None = None, limit: int = 200
+    client: Client,
+    user_id: str | None = None,
+    status: str | None = None,
+    limit: int = 200,
+    *,
+    title: str | None = None,
+    hide_deleted: bool = False,
 ) -> list[SessionSummary]:
-    """One row per session, from its current run: visibility lists every run, and a run that
-    continued as new is neither the session's state nor a closed session."""
+    """One row per session, from its current run, newest activity first: visibility lists every run,
+    and a run that continued as new is neither the session's state nor a closed session.
+
+    `status` is a session status or `deleted`; `hide_deleted` leaves deleted sessions out (users'
+    lists). `title` keeps the sessions whose title holds it (case-insensitive): filtered here, over
+    the `limit` sessions visibility returned (ChatTitle is a Text attribute, which visibility matches
+    by words, not by substrings). Sorted here too (SQL visibility cannot order by an attribute).
+    """
     query = f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus != "ContinuedAsNew"'
     if user_id is not None:
         query += f' AND {SA_USER.name} = "{_quote(user_id)}"'
-    if status == 'closed':
-        query += ' AND ExecutionStatus != "Running"'
+    if status == DELETED:
+        query += f' AND {SA_STATUS.name} = "{DELETED}"'
+    elif status == 'closed':
+        query += f' AND ExecutionStatus != "Running" AND {SA_STATUS.name} != "{DELETED}"'
     elif status is not None:
         query += f' AND ExecutionStatus = "Running" AND {SA_STATUS.name} = "{_quote(status)}"'
+    elif hide_deleted:
+        query += f' AND {SA_STATUS.name} != "{DELETED}"'
     current: dict[str, WorkflowExecution] = {}
     async for execution in client.list_workflows(query, limit=limit):
         # Mid continue-as-new, visibility may briefly show the old run still running beside the new.
         seen = current.get(execution.id)
         if seen is None or execution.start_time > seen.start_time:
             current[execution.id] = execution
-    return [_summary(execution) for execution in current.values()]
+    sessions = [_summary(execution) for execution in current.values()]
+    if title:
+        wanted = title.casefold()
+        sessions = [s for s in sessions if wanted in s.title.casefold()]
+    return sorted(sessions, key=_recency, reverse=True)
+
+
+def _recency(session: SessionSummary) -> datetime:
+    return session.last_activity or session.started_at or datetime.min.replace(tzinfo=UTC)
 
 
 def _summary(execution: WorkflowExecution) -> SessionSummary:
     attributes = execution.typed_search_attributes
     running = execution.status == WorkflowExecutionStatus.RUNNING
+    status = attributes.get(SA_STATUS) or 'idle'
     return SessionSummary(
         session_id=session_id_of(execution.id),
         user_id=attributes.get(SA_USER) or '',
         title=attributes.get(SA_TITLE) or '',
-        status=(attributes.get(SA_STATUS) or 'idle') if running else 'closed',
+        status=status if running or status == DELETED else 'closed',
         started_at=execution.start_time,
+        last_activity=attributes.get(SA_LAST_ACTIVITY),
         agent=attributes.get(SA_AGENT) or '',
         model=attributes.get(SA_MODEL) or '',
     )
@@ -218,6 +279,35 @@ async def answer_approval(client: Client, session_id: str, answer: ApprovalAnswe
 
 async def set_model(client: Client, session_id: str, request: SetModel) -> str:
     return await _update(client, session_id, UPDATE_SET_MODEL, request, str)
+
+
+async def rename(client: Client, session_id: str, request: Rename) -> str:
+    return await _update(client, session_id, UPDATE_RENAME, request, str)
+
+
+async def delete(client: Client, session_id: str, by: str) -> None:
+    """Marks the session deleted (its user's lists leave it out from then on), then closes it as
+    `close` does. A session closed before has no workflow to tell: its closed execution is deleted
+    from Temporal (history and visibility, so the operator no longer sees it either). Deleting a
+    deleted session again changes nothing."""
+    description = await _describe(client, session_id)
+    if description.typed_search_attributes.get(SA_STATUS) == DELETED and (
+        description.status != WorkflowExecutionStatus.RUNNING
+    ):
+        return
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        try:
+            await _update(client, session_id, UPDATE_DELETE, DeleteRequest(by=by), type(None))
+            await close(client, session_id)
+            return
+        except SessionClosed:
+            pass  # it closed meanwhile: delete the closed execution
+    await client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=ExecutionRef(workflow_id=workflow_id(session_id), run_id=description.run_id),
+        )
+    )
 
 
 async def _update(client: Client, session_id: str, name: str, arg: object, result_type: type[_T]) -> _T:

@@ -4,12 +4,12 @@ shared by REST and the websocket."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
 from durable_chat.api.auth import Role
-from durable_chat.workflows.contract import UserMessage
+from durable_chat.workflows.contract import TITLE_MAX_CHARS, SessionStatus, UserMessage
 
 MESSAGE_ID_PATTERN = r'^[A-Za-z0-9_.:-]{1,100}$'
 SESSION_ID_PATTERN = r'^[a-f0-9]{32}$'
@@ -32,6 +32,12 @@ class MessageIn(BaseModel):
     # Documented, enforced by accept_message (its reason is clearer than a pattern mismatch).
     text: Text = Field(
         json_schema_extra={'pattern': r'\S'}, description='Not blank; at most the server limit.'
+    )
+    replaces: int | None = Field(
+        default=None,
+        ge=1,
+        description='Redo this turn (edit: other text; regenerate: the same text). It must be the '
+        "session's last turn and finished.",
     )
 
 
@@ -72,7 +78,38 @@ def accept_message(message: MessageIn, max_chars: int) -> UserMessage:
         raise MessageRejected(
             413, f'message text is {len(message.text)} characters; the limit is {max_chars}'
         )
-    return UserMessage(id=message.id, text=message.text)
+    return UserMessage(id=message.id, text=message.text, replaces=message.replaces or 0)
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    user_id: str
+    title: str
+    status: SessionStatus
+    started_at: datetime | None
+    last_activity: datetime | None = Field(
+        description='When a turn last started or ended, or the session was renamed (else `started_at`).'
+    )
+    agent: str
+    model: str
+
+
+class TitleIn(BaseModel):
+    # Bounded here; the rule itself (with its reason) is `contract.title_problem`.
+    title: Text = Field(
+        max_length=4 * TITLE_MAX_CHARS,
+        description=f'1..{TITLE_MAX_CHARS} characters once trimmed, no control characters.',
+    )
+
+
+class Renamed(BaseModel):
+    session_id: str
+    title: str
+
+
+class SessionDeleted(BaseModel):
+    session_id: str
+    status: Literal['deleted']
 
 
 class InterruptIn(BaseModel):
@@ -138,8 +175,11 @@ class OperatorSession(BaseModel):
     session_id: str
     user_id: str
     title: str
-    status: str
+    status: str = Field(description="A session status, or 'deleted'.")
     started_at: datetime | None
+    last_activity: datetime | None = Field(
+        default=None, description='When a turn last started or ended, or the session was renamed.'
+    )
     agent: str = Field(
         default='', description="The session's agent ('' for sessions older than agent choice)."
     )

@@ -57,7 +57,12 @@ def _schema(api_url: str, token: str, parameters: dict[str, str]) -> schemathesi
                 {
                     # The agents and models offered are the worker's catalogue, not the schema's: a
                     # schema-valid name nobody serves is refused with 422 and says what is offered.
-                    'include-name': ['POST /sessions', 'POST /sessions/{session_id}/model'],
+                    # A title's rule (trimmed length, no control characters) is checked with a reason.
+                    'include-name': [
+                        'POST /sessions',
+                        'POST /sessions/{session_id}/model',
+                        'PATCH /sessions/{session_id}',
+                    ],
                     'checks': {
                         'positive_data_acceptance': {
                             'expected-statuses': ['2xx', '401', '403', '404', '409', '422', '429', '5xx']

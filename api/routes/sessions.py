@@ -1,4 +1,4 @@
-"""REST for a user's sessions: create, list, read, post a message, interrupt, close.
+"""REST for a user's sessions: create, list, read, rename, post a message, interrupt, close, delete.
 
 Users reach only their own sessions (another user's reads as 404, never as its data); operators
 reach every session through the same routes.
@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from durable_chat.api import agents, chat_sessions, limits
 from durable_chat.api.chat_sessions import SessionOwners
@@ -24,18 +24,25 @@ from durable_chat.api.schemas import (
     MessageRejected,
     ModelChoice,
     ModelIn,
+    Renamed,
     SessionCreate,
+    SessionDeleted,
+    SessionOut,
+    TitleIn,
     accept_message,
     error_responses,
 )
 from durable_chat.memory.operations import MemoryOperationRequest
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
+    TITLE_MAX_CHARS,
     ApprovalAnswer,
     InterruptRequest,
+    Rename,
     SetModel,
     UserMessage,
     new_session_id,
+    title_problem,
 )
 
 router = APIRouter(prefix='/sessions', tags=['sessions'])
@@ -97,8 +104,15 @@ async def _choice(redis: aioredis.Redis, settings: Settings, body: SessionCreate
 
 
 @router.get('')
-async def list_sessions(user: CurrentUser, client: TemporalClient) -> list[dict[str, Any]]:
-    return [asdict(s) for s in await chat_sessions.list_sessions(client, user_id=user.username)]
+async def list_sessions(
+    user: CurrentUser,
+    client: TemporalClient,
+    q: Annotated[str | None, Query(max_length=TITLE_MAX_CHARS, description='Part of the title.')] = None,
+) -> list[SessionOut]:
+    """The caller's sessions, newest activity first; deleted ones never. `q` keeps those whose
+    title holds it (case-insensitive), filtered in Python over the user's latest 200 sessions."""
+    sessions = await chat_sessions.list_sessions(client, user_id=user.username, title=q, hide_deleted=True)
+    return [SessionOut(**asdict(s)) for s in sessions]
 
 
 @router.get('/{session_id}')
@@ -107,6 +121,34 @@ async def read_session(
 ) -> dict[str, Any]:
     await owners.authorize(session_id, user)
     return asdict(await chat_sessions.snapshot(client, session_id))
+
+
+@router.patch('/{session_id}')
+async def rename_session(
+    session_id: SessionId, body: TitleIn, user: CurrentUser, client: TemporalClient, owners: Owners
+) -> Renamed:
+    """A title of the user's choosing: the session keeps it (the automatic title from the first
+    message never replaces it). A closed or deleted session is a 409."""
+    await owners.authorize(session_id, user)
+    if (problem := title_problem(body.title)) is not None:
+        raise HTTPException(422, problem)
+    title = await chat_sessions.rename(client, session_id, Rename(body.title, by=user.username))
+    return Renamed(session_id=session_id, title=title)
+
+
+@router.delete('/{session_id}')
+async def delete_session(
+    session_id: SessionId, user: CurrentUser, client: TemporalClient, owners: Owners
+) -> SessionDeleted:
+    """Closes the session as `POST /close` does (a running turn is interrupted, queued messages
+    dropped, SESSION_CLOSED sent) and hides it from its user's list for good; the operator list shows
+    it as `deleted`. A session that was already closed can no longer be told: its closed execution is
+    deleted from Temporal instead (history and visibility), so it is gone for the operator too; Temporal
+    deletes in the background, and the lists drop it within about a minute. Deleting again answers
+    200 while Temporal still holds the session, 404 once it is gone."""
+    await owners.authorize(session_id, user)
+    await chat_sessions.delete(client, session_id, by=user.username)
+    return SessionDeleted(session_id=session_id, status='deleted')
 
 
 @router.get('/{session_id}/history')
@@ -138,10 +180,15 @@ async def post_message(
     settings: SettingsDep,
     owners: Owners,
 ) -> dict[str, str]:
+    """With `replaces: N` the message redoes turn N, which must be the last turn and finished (else
+    409): a new turn, answered without turn N's exchange; turn N stays in the transcript."""
     message = _accept(body, settings.max_message_chars)
     await owners.authorize(session_id, user, owner_only=True)
     await limits.enforce(redis, settings, user, 'messages')  # over the limit: never signalled
-    await chat_sessions.send_message(client, session_id, message)
+    try:
+        await chat_sessions.send_message(client, session_id, message)
+    except MessageRejected as rejected:
+        raise HTTPException(rejected.status, rejected.reason) from None
     return {'session_id': session_id, 'message_id': message.id}
 
 
