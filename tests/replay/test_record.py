@@ -8,6 +8,7 @@ what running sessions look like, and the replay test holds every future release 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -166,3 +167,35 @@ async def test_record_agents(tmp_path: Path) -> None:
         await save(temporal, 'model-switch', switch)
     finally:
         stack.stop()
+
+
+async def test_record_session_management(api_url: str, worker: Process, temporal_client: Client) -> None:
+    """A rename, turns back to back, an edit and a regenerate of the last turn; a session deleted
+    while a turn runs."""
+    HISTORIES.mkdir(exist_ok=True)
+    headers = {'Authorization': f'Bearer {token_for("rec")}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as http:
+        redo = (await http.post('/sessions', json={})).json()['session_id']
+        await http.patch(f'/sessions/{redo}', json={'title': 'Chosen title'})
+        client = await ChatClient(api_url, redo, token_for('rec')).connect()
+        await client.send('m-1', 'slow 10')
+        await client.send('m-2', 'first try')  # waits behind turn 1: the turns run back to back
+        await client.wait_for(lambda: client.finished(2))
+        for turn, text, replaces in [(3, 'second try', 2), (4, 'second try', 3)]:
+            frame = {'type': 'message', 'id': f'm-{turn}', 'text': text, 'replaces': replaces}
+            await client.send_raw(json.dumps(frame))
+            await client.wait_for(lambda t=turn: client.finished(t))
+        await http.patch(f'/sessions/{redo}', json={'title': 'Renamed later'})
+        await client.disconnect()
+
+        deleted = (await http.post('/sessions', json={})).json()['session_id']
+        client = await ChatClient(api_url, deleted, token_for('rec')).connect()
+        await client.send('m-1', 'slow 200')
+        await client.send('m-2', 'queued behind')
+        await client.wait_for(lambda: client.of_type('TEXT_MESSAGE_CONTENT', 1))
+        await http.delete(f'/sessions/{deleted}')
+        await client.wait_for(lambda: client.of_type('SESSION_CLOSED'))
+        await client.disconnect()
+
+    await save(temporal_client, 'redo-and-rename', redo)
+    await save(temporal_client, 'delete', deleted)

@@ -33,6 +33,8 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'turn-endings',
         'mcp-tool-call',
         'model-switch',
+        'redo-and-rename',
+        'delete',
     }
 
 
