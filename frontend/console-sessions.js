@@ -15,7 +15,9 @@ const SessionList = (() => {
 
     query() {
       const query = new URLSearchParams();
-      if ($('filter-status').value) query.set('status', $('filter-status').value);
+      // The server filters by its session statuses; 'deleted' (a status it reports) the page filters.
+      const status = $('filter-status').value;
+      if (status && status !== 'deleted') query.set('status', status);
       const user = $('filter-user').value.trim();
       if (user) query.set('user', user);
       return query;
@@ -36,8 +38,10 @@ const SessionList = (() => {
 
     shown() {
       const words = $('filter-q').value.trim().toLowerCase().split(/\s+/).filter(Boolean);
-      if (!words.length) return this.sessions;
-      return this.sessions.filter((s) => {
+      const status = $('filter-status').value;
+      const listed = status ? this.sessions.filter((s) => s.status === status) : this.sessions;
+      if (!words.length) return listed;
+      return listed.filter((s) => {
         const text = [s.user_id, s.title, s.agent, s.model, s.status, s.session_id].join(' ').toLowerCase();
         return words.every((w) => text.includes(w));
       });
@@ -49,10 +53,9 @@ const SessionList = (() => {
       const open = el('a', 'session-open');
       open.href = ConsoleUtil.sessionHref(sessionId);
       const top = el('span', 'session-line');
-      top.append(el('span', 'session-title'), el('span', 'badge session-status'));
+      top.append(el('span', 'session-title'), el('time', 'session-when'));
       const bottom = el('span', 'session-line session-sub');
-      const when = el('time', 'session-when');
-      bottom.append(el('span', 'session-user'), el('span', 'session-agent'), when);
+      bottom.append(el('span', 'badge session-status'), el('span', 'session-user'), el('span', 'session-agent'));
       open.append(top, bottom);
       const temporal = el('a', 'temporal-link', 'Temporal');
       temporal.target = '_blank';
