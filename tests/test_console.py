@@ -282,6 +282,8 @@ async def test_console_passes_axe_at_both_widths_in_both_themes_and_is_photograp
         for theme in ('light', 'dark'):
             shots[f'{size["width"]}-{theme}'] = await shoot(page, 'console', size, theme)
             assert await axe_violations(page) == [], (size, theme)
+            # Nothing wider than the screen: the panels stack on a phone.
+            assert await page.evaluate('() => document.documentElement.scrollWidth <= innerWidth'), size
     assert all(path.stat().st_size > 0 for path in shots.values())
     assert problems == []  # nothing failed to load, no script error, nothing the CSP refused
 
@@ -313,3 +315,23 @@ async def test_console_search_and_filters_list_a_rolled_over_session_once(
     await page.fill('#filter-q', sessions.idle[:12])
     await expect(rows).to_have_count(1)
     await expect(rows).to_have_attribute('data-session-id', sessions.idle)
+
+
+async def test_console_lists_a_deleted_session_as_deleted_and_offers_no_cancel(
+    page: Page, api_url: str, worker: Process
+) -> None:
+    rita = user_named('rita')
+    async with client_of(api_url, rita) as client:
+        kept = await start(client, 'hello kept')
+        gone = await start(client, 'hello gone')
+        (await client.delete(f'/sessions/{gone}')).raise_for_status()
+    await open_console(page, api_url, rita)
+    await expect(row(page, gone)).to_have_attribute('data-status', 'deleted', timeout=15_000)
+    await expect(row(page, gone).locator('.session-status')).to_have_text('deleted')
+    await page.select_option('#filter-status', 'deleted')
+    await expect(page.locator('#sessions li')).to_have_count(1)
+    await expect(row(page, kept)).to_have_count(0)
+    await row(page, gone).locator('.session-open').click()
+    await expect(page.locator('#title')).to_have_text('hello gone')
+    await expect(page.locator('#cancel')).to_be_disabled()
+    await expect(page.locator('#interrupt')).to_be_disabled()
