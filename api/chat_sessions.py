@@ -302,12 +302,17 @@ async def delete(client: Client, session_id: str, by: str) -> None:
             return
         except SessionClosed:
             pass  # it closed meanwhile: delete the closed execution
-    await client.workflow_service.delete_workflow_execution(
-        DeleteWorkflowExecutionRequest(
-            namespace=client.namespace,
-            workflow_execution=ExecutionRef(workflow_id=workflow_id(session_id), run_id=description.run_id),
-        )
+    request = DeleteWorkflowExecutionRequest(
+        namespace=client.namespace,
+        workflow_execution=ExecutionRef(workflow_id=workflow_id(session_id), run_id=description.run_id),
     )
+    try:
+        # Temporal deletes in the background: the lists drop the session when it has.
+        await client.workflow_service.delete_workflow_execution(request)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise SessionNotFound(session_id) from error  # a concurrent delete got there first
+        raise
 
 
 async def _update(client: Client, session_id: str, name: str, arg: object, result_type: type[_T]) -> _T:
