@@ -16,6 +16,7 @@ const view = new DC.SessionView({
   titleEl: $('title'),
   errorEl: $('error'),
   connectionEl: $('connection'),
+  onRender: () => showControls(),
   onRefused: (text) => { if (!$('text').value) { $('text').value = text; fitComposer(); } },
   onChange: (v) => {
     const finished = v.turns.filter((t) => t.status === 'done').length;
@@ -187,7 +188,7 @@ function openDrawer() {
   document.body.classList.add('drawer-open');
   $('backdrop').hidden = false;
   $('drawer-open').setAttribute('aria-expanded', 'true');
-  $('new-session').focus();
+  requestAnimationFrame(() => $('new-session').focus());  // once the drawer is visible (focusable)
 }
 function closeDrawer() {
   if (!document.body.classList.contains('drawer-open')) return;
@@ -196,6 +197,7 @@ function closeDrawer() {
   $('drawer-open').setAttribute('aria-expanded', 'false');
 }
 $('drawer-open').onclick = openDrawer;
+document.querySelector('.skip-link').onclick = (event) => { event.preventDefault(); $('text').focus(); };  // the URL's hash names chats
 $('drawer-close').onclick = () => { closeDrawer(); $('drawer-open').focus(); };
 $('backdrop').onclick = closeDrawer;
 

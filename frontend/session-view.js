@@ -6,12 +6,13 @@
 // shown. MODEL_ERROR (a failed model request) shows under the turn until it streams text or ends.
 // Tool calls are cards (tools.js): live from the TOOL_CALL_* frames, from the snapshot once finished.
 // Options: turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange(view), readOnly (no edit or
-// regenerate; approvals still answerable), onRefused(text) (a message the server refused, to retype).
+// regenerate; approvals still answerable), onRefused(text) (a message the server refused, to retype),
+// onRender(view) (after each drawing: a running turn's controls).
 'use strict';
 
 DC.SessionView = class SessionView {
-  constructor({ turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange, readOnly = false, onRefused }) {
-    Object.assign(this, { turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange, readOnly, onRefused });
+  constructor({ turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange, readOnly = false, onRefused, onRender }) {
+    Object.assign(this, { turnsEl, statusEl, titleEl, errorEl, connectionEl, onChange, readOnly, onRefused, onRender });
     this.sessionId = null;
     this.socket = null;
     this.agents = [];            // GET /agents, when the page has it: names the MCP server of a live tool call
@@ -266,6 +267,7 @@ DC.SessionView = class SessionView {
     try {
       await DC.api(`/sessions/${this.sessionId}/messages`, { method: 'POST', body: JSON.stringify(body) });
       this.acked.add(id);
+      this.scheduleRefresh();  // the socket is down: the snapshot shows the new turn meanwhile
     } catch (error) {
       if (error.status) { this.pending.delete(id); this.render(); }  // refused: not sent (else resent on reconnect)
       throw error;
@@ -292,5 +294,6 @@ DC.SessionView = class SessionView {
       this.statusEl.dataset.status = this.status;
     }
     this.showConnection();
+    if (this.onRender) this.onRender(this);
   }
 };

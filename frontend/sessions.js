@@ -107,7 +107,7 @@ const Sessions = (() => {
   }
 
   function draw() {
-    if (renaming && $('sessions').contains(document.activeElement)) return;  // never under the user's typing
+    if (renaming && document.activeElement?.classList.contains('rename-input')) return;  // never under the user's typing
     const focused = document.activeElement?.closest?.('#sessions li');
     const focus = focused && [focused.dataset.sessionId, document.activeElement.classList[0]];
     const current = hooks.current();

@@ -189,6 +189,7 @@ NEW_VIEW = """() => {
     errorEl: DC.$('error'), connectionEl: DC.$('connection'),
   });
   testView.scheduleRefresh = () => {};  // what shows must come from the frames alone
+  DC.$('signin').hidden = true;  // signed out: the sign-in box would cover the transcript
 }"""
 FEED = 'frames => { for (const frame of frames) { testView.onFrame(frame); testView.render(); } }'
 UNREACHABLE = "the model server can't be reached"
