@@ -213,6 +213,7 @@ async def test_delete_closes_a_running_session_and_hides_it_from_its_user_for_go
     await eventually(lambda: listed(mine), [kept])
     await eventually(lambda: operator_rows(operator, name), sorted([(kept, 'idle'), (session_id, 'deleted')]))
     assert await operator_rows(operator, name, 'closed') == []
+    assert await operator_rows(operator, name, 'deleted') == [(session_id, 'deleted')]
 
     # Deleting again changes nothing; renaming or writing to it is refused.
     again = await mine.delete(f'/sessions/{session_id}')

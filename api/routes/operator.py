@@ -25,7 +25,7 @@ from durable_chat.workflows.contract import ApprovalStatus, Snapshot, workflow_i
 log = logging.getLogger(__name__)
 router = APIRouter(prefix='/operator', tags=['operator'], responses=error_responses(401, 403, 422, 503))
 
-StatusFilter = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
+StatusFilter = Literal['idle', 'thinking', 'awaiting_approval', 'closed', 'deleted']
 
 QUEUE_SESSIONS = 500
 """Sessions awaiting approval the queue reads at most (one snapshot query each)."""
