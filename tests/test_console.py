@@ -1,7 +1,5 @@
-"""The operator console in real headless Chromium on the real stack: every session listed once and
-searchable, one watched live (read-only, in the URL) with Interrupt and Cancel, the approvals of all
-sessions in one queue answered from there, the API's live stats as sparklines; hostile titles,
-arguments and reasons shown as text; axe-core finds nothing serious at both widths in both themes."""
+"""The operator console in Chromium on the real stack: sessions listed, searched and watched live
+(in the URL), interrupted and cancelled; all approvals in one queue; live stats; hostile text; axe."""
 
 from __future__ import annotations
 
@@ -16,16 +14,8 @@ from temporalio.client import Client
 
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
-from tests.browser import (
-    DESKTOP,
-    PHONE,
-    axe_violations,
-    browser,
-    page,
-    read_session,
-    shoot,
-    watch_for_problems,
-)
+from tests import browser as pages
+from tests.browser import browser, page
 from tests.conftest import token_for
 from tests.rollover import rolled_over_sessions
 
@@ -52,10 +42,8 @@ async def start(client: httpx.AsyncClient, text: str) -> str:
 async def ask_to_forget(client: httpx.AsyncClient, thing: str, value: str) -> str:
     """A session whose second turn waits for approval: the offline assistant asks to run `forget`."""
     session_id = await start(client, f'remember that my {thing} is {value}')
-    response = await client.post(
-        f'/sessions/{session_id}/messages', json={'id': 'm-2', 'text': f'forget my {thing}'}
-    )
-    response.raise_for_status()
+    message = {'id': 'm-2', 'text': f'forget my {thing}'}
+    (await client.post(f'/sessions/{session_id}/messages', json=message)).raise_for_status()
     return session_id
 
 
@@ -155,12 +143,9 @@ async def test_console_queues_two_users_approvals_and_each_answer_resumes_its_tu
     await expect(queued(page, car)).to_have_count(0)
     await expect(reply(page, 2)).to_have_attribute('data-status', 'done', timeout=15_000)
     await expect(reply(page, 2)).to_contain_text('forgotten')
-    approval = (await read_session(api_url, ivy, car))['approvals'][0]
-    assert (approval['status'], approval['reason'], approval['answered_by']) == (
-        'approved',
-        'she asked twice',
-        'olga',
-    )
+    approval = (await pages.read_session(api_url, ivy, car))['approvals'][0]
+    answered = (approval['status'], approval['reason'], approval['answered_by'])
+    assert answered == ('approved', 'she asked twice', 'olga')
     await expect(queued(page, boat)).to_have_count(0)  # answered ones stay out on later refreshes
 
 
@@ -179,16 +164,7 @@ async def test_console_stats_panel_draws_the_api_measurements_as_sparklines(
         await chat.wait_for(lambda turn=turn: chat.done(turn))
     try:
         await open_console(page, api_url)
-        for metric in (
-            'active_sessions',
-            'turns_per_minute',
-            'first_token_p50_ms',
-            'first_token_p95_ms',
-            'errors',
-        ):
-            await expect(page.locator(f'.metric[data-metric="{metric}"] svg')).to_have_count(
-                1, timeout=15_000
-            )
+        await expect(page.locator('.metric svg')).to_have_count(5, timeout=15_000)  # one chart a metric
         # The turns just made are measured: the turns and first-token series have a line with points.
         for metric in ('turns_per_minute', 'first_token_p50_ms', 'first_token_p95_ms'):
             line = page.locator(f'.metric[data-metric="{metric}"] polyline').first
@@ -225,13 +201,12 @@ async def test_console_shows_hostile_titles_arguments_and_reasons_as_text(
     async with client_of(api_url, mallory) as client:
         titled = await start(client, title)
         asking = await start(client, f'call forget {args}')
-    problems = watch_for_problems(page)
+    problems = pages.watch_for_problems(page)
     await open_console(page, api_url, mallory)
     await expect(row(page, titled).locator('.session-title')).to_have_text(title, timeout=15_000)
     item = queued(page, asking)
-    await expect(item.locator('.queue-args')).to_contain_text(
-        '<script>window.__xss=2</script>', timeout=20_000
-    )
+    script = '<script>window.__xss=2</script>'
+    await expect(item.locator('.queue-args')).to_contain_text(script, timeout=20_000)
 
     await row(page, titled).locator('.session-open').click()
     await expect(page.locator('#title')).to_have_text(title)
@@ -258,9 +233,8 @@ async def test_console_passes_axe_at_both_widths_in_both_themes_and_is_photograp
     async with client_of(api_url, nora) as nora_client, client_of(api_url, otto) as otto_client:
         greeted = await start(nora_client, 'hello there')
         watched = await start(nora_client, 'remember that my garden gate code is 4321')
-        await nora_client.post(
-            f'/sessions/{watched}/messages', json={'id': 'm-2', 'text': 'forget my garden gate code'}
-        )
+        message = {'id': 'm-2', 'text': 'forget my garden gate code'}
+        (await nora_client.post(f'/sessions/{watched}/messages', json=message)).raise_for_status()
         await ask_to_forget(otto_client, 'bike', 'green')
     # A turn over a websocket, so the stats panel has first-token times to draw.
     chat = await ChatClient(api_url, greeted, token_for(nora)).connect()
@@ -269,26 +243,25 @@ async def test_console_passes_axe_at_both_widths_in_both_themes_and_is_photograp
         await chat.wait_for(lambda: chat.done(2))
     finally:
         await chat.disconnect()
-    problems = watch_for_problems(page)
+    problems = pages.watch_for_problems(page)
     await page.goto(f'{api_url}/operator.html#token={token_for("olga", "operator")}&session={watched}')
     await expect(queued(page, watched)).to_have_count(1, timeout=20_000)
     await expect(reply(page, 1)).to_have_attribute('data-status', 'done')
-    await expect(page.locator('.metric[data-metric="first_token_p50_ms"] .metric-value')).not_to_have_text(
-        '—', timeout=15_000
-    )
+    first_token = page.locator('.metric[data-metric="first_token_p50_ms"] .metric-value')
+    await expect(first_token).not_to_have_text('—', timeout=15_000)
 
     shots: dict[str, Path] = {}
-    for size in (DESKTOP, PHONE):
+    for size in (pages.DESKTOP, pages.PHONE):
         for theme in ('light', 'dark'):
-            shots[f'{size["width"]}-{theme}'] = await shoot(page, 'console', size, theme)
-            assert await axe_violations(page) == [], (size, theme)
+            shots[f'{size["width"]}-{theme}'] = await pages.shoot(page, 'console', size, theme)
+            assert await pages.axe_violations(page) == [], (size, theme)
             # Nothing wider than the screen: the panels stack on a phone.
             assert await page.evaluate('() => document.documentElement.scrollWidth <= innerWidth'), size
     assert all(path.stat().st_size > 0 for path in shots.values())
     assert problems == []  # nothing failed to load, no script error, nothing the CSP refused
 
 
-async def test_console_search_and_filters_list_a_rolled_over_session_once(
+async def test_console_search_and_filters_list_a_rolled_over_session_once_and_a_deleted_one_as_deleted(
     page: Page, small_limits_api: str, temporal_client: Client
 ) -> None:
     sessions = await rolled_over_sessions(small_limits_api, temporal_client)
@@ -297,8 +270,6 @@ async def test_console_search_and_filters_list_a_rolled_over_session_once(
     idle = row(page, sessions.idle)
     closed = row(page, sessions.closed)
     await expect(rows).to_have_count(2, timeout=15_000)
-    await expect(idle).to_have_count(1)
-    await expect(closed).to_have_count(1)
     await expect(idle).to_have_attribute('data-status', 'idle')
     await expect(closed).to_have_attribute('data-status', 'closed')
     link = idle.locator('a.temporal-link')
@@ -316,22 +287,13 @@ async def test_console_search_and_filters_list_a_rolled_over_session_once(
     await expect(rows).to_have_count(1)
     await expect(rows).to_have_attribute('data-session-id', sessions.idle)
 
-
-async def test_console_lists_a_deleted_session_as_deleted_and_offers_no_cancel(
-    page: Page, api_url: str, worker: Process
-) -> None:
-    rita = user_named('rita')
-    async with client_of(api_url, rita) as client:
-        kept = await start(client, 'hello kept')
-        gone = await start(client, 'hello gone')
-        (await client.delete(f'/sessions/{gone}')).raise_for_status()
-    await open_console(page, api_url, rita)
-    await expect(row(page, gone)).to_have_attribute('data-status', 'deleted', timeout=15_000)
-    await expect(row(page, gone).locator('.session-status')).to_have_text('deleted')
+    # Deleted by its user: listed as deleted (a status the page filters by), nothing left to cancel.
+    async with client_of(small_limits_api, sessions.user) as client:
+        (await client.delete(f'/sessions/{sessions.idle}')).raise_for_status()
+    await page.fill('#filter-q', '')
     await page.select_option('#filter-status', 'deleted')
-    await expect(page.locator('#sessions li')).to_have_count(1)
-    await expect(row(page, kept)).to_have_count(0)
-    await row(page, gone).locator('.session-open').click()
-    await expect(page.locator('#title')).to_have_text('hello gone')
+    await expect(rows).to_have_count(1, timeout=15_000)
+    await expect(idle.locator('.session-status')).to_have_text('deleted')
+    await idle.locator('.session-open').click()
+    await expect(page.locator('#title')).not_to_have_text('Pick a session')
     await expect(page.locator('#cancel')).to_be_disabled()
-    await expect(page.locator('#interrupt')).to_be_disabled()
