@@ -5,7 +5,7 @@
 
 const { $, api, el } = DC;
 
-let maxChars = 32000;  // the server's max_message_chars default; a 413's reason corrects it
+let maxChars = 32000;  // the server's default until GET /limits answers; a 413's reason corrects it
 let finishedTurns = 0;
 let draft = { agent: '', model: '' };  // the new chat's choice until its first message; null when a chat is open
 let starting = false;
@@ -233,8 +233,8 @@ async function start() {
     const me = await api('/auth/me');
     $('me').textContent = me.username;
     $('operator-link').hidden = me.role !== 'operator';
-    if (me.limits?.max_message_chars) maxChars = me.limits.max_message_chars;
   } catch (error) { return; }
+  api('/limits').then((limits) => { maxChars = limits.max_message_chars || maxChars; fitComposer(); }).catch(() => {});
   Sessions.init({
     open: (id) => openSession(id),
     deleted: (id) => {

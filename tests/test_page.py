@@ -469,6 +469,7 @@ async def test_page_builds_tool_cards_from_frames_and_drops_a_retried_steps(page
     await expect(card.locator('.tool-args pre')).to_be_visible()  # still open: the user opened it
     await expect(card.locator('.tool-result pre')).to_have_text(result)
     await expect(card.locator('.tool-state')).to_have_count(0)
+    await expect(card.locator('.tool-retried')).to_have_text('retried 1×')  # its step's second attempt
 
     # As a reload shows a finished turn: from the snapshot, its server named by the worker.
     await page.evaluate(NEW_VIEW)
