@@ -243,6 +243,7 @@ async function start() {
       newChat({ push: false });
     },
     current: () => view,
+    renamed: (id, title) => { if (id === view.sessionId) { view.title = title; $('title').textContent = title; } },
     error: (words) => { $('error').textContent = words; },
   });
   loadMemories().catch(report);

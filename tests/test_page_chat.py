@@ -311,6 +311,10 @@ async def test_sessions_list_is_live_and_renames_deletes_and_searches(
     await title.press('Enter')
     await expect(entry.locator('.session-title')).to_have_text('Dog facts')
     assert (await read_session(api_url, 'eve', first))['title'] == 'Dog facts'
+    await entry.locator('.session-open').click()
+    await expect(page.locator('#title')).to_have_text('Dog facts')
+    await page.go_back()
+    await expect(page.locator('#title')).to_have_text('slow 150 beta')
 
     # Delete the open chat: it leaves the list, and the page shows a new chat.
     page.once('dialog', lambda dialog: dialog.accept())
