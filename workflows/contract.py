@@ -25,11 +25,17 @@ UPDATE_ANSWER_APPROVAL = 'answer_approval'
 UPDATE_SET_MODEL = 'set_model'
 UPDATE_RENAME = 'rename'
 UPDATE_DELETE = 'delete'
+UPDATE_CANCEL_REMINDER = 'cancel_reminder'
+UPDATE_SET_DOUBLE_TEXTING = 'set_double_texting'
 
 SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
 TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
 FINISHED_TURN_STATUSES = frozenset({'done', 'failed', 'interrupted', 'dropped'})
 ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
+TurnKind = Literal['message', 'reminder']
+ReminderStatus = Literal['pending', 'fired', 'cancelled']
+DoubleTexting = Literal['enqueue', 'interrupt', 'reject']
+DOUBLE_TEXTING_POLICIES: tuple[DoubleTexting, ...] = ('enqueue', 'interrupt', 'reject')
 DELETED = 'deleted'
 """`ChatStatus` of a deleted session (never a snapshot's status): user lists leave it out."""
 
@@ -102,6 +108,9 @@ class Turn:
     replaces: int = 0
     """The turn this one redoes (an edit or a regenerate; 0: an ordinary turn). That turn stays in
     the transcript as it was; the model answering this one does not see its exchange."""
+    kind: TurnKind = 'message'
+    """'reminder': the session spoke first, when a reminder came due (no user message: `user_text`
+    is '' and `message_id` is `reminder:<reminder id>`)."""
 
     @property
     def size(self) -> int:
@@ -120,6 +129,33 @@ class Approval:
     status: ApprovalStatus = 'pending'
     reason: str = ''
     answered_by: str = ''
+
+
+@dataclass
+class Reminder:
+    """Something the agent was asked to bring up later: when `due` comes, the session posts it."""
+
+    id: str
+    due: str
+    """ISO 8601, UTC."""
+    text: str
+    set_in_turn: int
+    status: ReminderStatus = 'pending'
+    fired_turn: int = 0
+    """The reminder turn that delivered it (once fired)."""
+    cancelled_by: str = ''
+
+
+@dataclass
+class CancelReminder:
+    reminder_id: str
+    by: str = ''
+
+
+@dataclass
+class SetDoubleTexting:
+    policy: DoubleTexting
+    by: str = ''
 
 
 @dataclass
@@ -157,6 +193,10 @@ class Snapshot:
     """Turns before these are in the transcript archive (`GET /sessions/{id}/history`)."""
     agent: str = ''
     model: str = ''
+    reminders: list[Reminder] = field(default_factory=list[Reminder])
+    """Pending ones by due time, then the ones fired or cancelled lately."""
+    timezone: str = ''
+    double_texting: DoubleTexting = 'enqueue'
 
     @property
     def finished_turns(self) -> set[int]:
@@ -209,6 +249,10 @@ class SessionOptions:
     """The registered agent that answers (persisted: sessions from before agents could be chosen are `chat`'s)."""
     model: str = ''
     """One of the agent's models; '' is the agent's default."""
+    timezone: str = ''
+    """The user's IANA time zone (from the page): reminders' local times mean this zone ('' is UTC)."""
+    double_texting: DoubleTexting = 'enqueue'
+    """A message while a turn runs: queued behind it, interrupting it, or refused."""
 
 
 @dataclass

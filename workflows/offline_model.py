@@ -2,7 +2,8 @@
 
 It exists so that every part of the product can be seen with nothing configured (docs/architecture.md, "Models"). It
 streams its replies token by token like a real model, says plainly what it is, and drives the
-memory tools: "remember that ...", "what do you remember?", "forget ..." (which asks for approval).
+memory tools: "remember that ...", "what do you remember?", "forget ..." (which asks for approval),
+and sets reminders: "remind me in 10 minutes to stretch".
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ _HELP = (
 _REMEMBER = re.compile(r'^\s*(?:please\s+)?remember(?:\s+that)?\s*:?\s+(?P<fact>.+)$', re.I | re.S)
 _FORGET = re.compile(r'^\s*(?:please\s+)?forget(?:\s+(?:that|about))?\s*:?\s+(?P<what>.+)$', re.I | re.S)
 _RECALL = re.compile(r'what do you (?:know|remember)|^\s*recall\b', re.I)
+_REMIND = re.compile(
+    r'^\s*(?:please\s+)?remind me in (?P<count>\d+)\s*(?P<unit>s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)\s+'
+    r'(?:to\s+|that\s+|about\s+)?(?P<what>.+)$',
+    re.I | re.S,
+)
+_UNIT_SECONDS = {'s': 1, 'm': 60, 'h': 3600}
+_DUE = re.compile(r'^\[Reminder due\].*? of: (?P<what>.+?)\nWrite the reminder', re.S)
 _MEMORY_HEADER = 'What you remember about this user'
 
 
@@ -71,12 +79,17 @@ def instructed_memories(instructions: str | None) -> list[str]:
     ]
 
 
-def decide(messages: list[ModelMessage], instructions: str | None) -> tuple[str, dict[str, str]] | str:
+def decide(messages: list[ModelMessage], instructions: str | None) -> tuple[str, dict[str, object]] | str:
     """The next step: a tool call `(name, args)` or the reply text."""
     text = last_user_text(messages)
     tool_return = _tool_return(messages)
     if tool_return is not None:
         return _after_tool(text, tool_return)
+    if match := _DUE.match(text):
+        return f'{LABEL} Reminder: {match["what"].strip()}'
+    if match := _REMIND.match(text):
+        seconds = int(match['count']) * _UNIT_SECONDS[match['unit'][0].lower()]
+        return 'remind', {'in_seconds': seconds, 'text': match['what'].strip().rstrip('.')}
     if match := _REMEMBER.match(text):
         return 'remember', {'fact': match['fact'].strip()}
     if match := _FORGET.match(text):
@@ -86,8 +99,10 @@ def decide(messages: list[ModelMessage], instructions: str | None) -> tuple[str,
     return _reply(text, instructed_memories(instructions))
 
 
-def _after_tool(text: str, tool_return: ToolReturnPart) -> tuple[str, dict[str, str]] | str:
+def _after_tool(text: str, tool_return: ToolReturnPart) -> tuple[str, dict[str, object]] | str:
     content = tool_return.content
+    if tool_return.tool_name == 'remind':
+        return f'{LABEL} {content}.'
     if tool_return.tool_name == 'remember':
         return f"{LABEL} Noted. I'll remember it ({content})."
     if tool_return.tool_name == 'recall':

@@ -21,7 +21,14 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
     from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow
     from pydantic_ai.exceptions import AgentRunError
-    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, UserPromptPart
+    from pydantic_ai.messages import (
+        ModelMessage,
+        ModelRequest,
+        ModelResponse,
+        TextPart,
+        ToolCallPart,
+        UserPromptPart,
+    )
 
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
@@ -30,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
         DELETED,
+        DOUBLE_TEXTING_POLICIES,
         FINISHED_TURN_STATUSES,
         QUERY_SNAPSHOT,
         RUN_ERROR,
@@ -46,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_DELETE,
         UPDATE_INTERRUPT,
         UPDATE_RENAME,
+        UPDATE_SET_DOUBLE_TEXTING,
         UPDATE_SET_MODEL,
         WORKFLOW_NAME,
         Approval,
@@ -55,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         InterruptResult,
         Rename,
         SessionStatus,
+        SetDoubleTexting,
         SetModel,
         Snapshot,
         Turn,
@@ -69,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
         memory_hint,
     )
     from durable_chat.workflows.model_errors import NOT_RETRIED, describe
+    from durable_chat.workflows.reminders import REMIND_TOOL, Reminders, listed, session_actions
     from durable_chat.workflows.shared import SessionStart, SessionState, TurnDeps, TurnEvent
     from durable_chat.workflows.tool_calls import tool_calls
     from durable_chat.workflows.tools import call_memory
@@ -93,6 +104,9 @@ REDO_TURN_PATCH = 'redo-last-turn'
 the redone turn's exchange."""
 TOUCH_PER_TURN_PATCH = 'last-activity-per-turn'
 """`ChatLastActivity` moves at each turn's start, also when the status stays `thinking`."""
+DOUBLE_TEXTING_PATCH = 'double-texting'
+"""A message while a turn runs may interrupt it or be refused (the session's policy)."""
+BUSY_REPLY = '(Not answered: a reply was still being written. Wait for it, or stop it, then send again.)'
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 
@@ -100,7 +114,7 @@ _R = TypeVar('_R')
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class ChatSession(PydanticAIWorkflow):
+class ChatSession(PydanticAIWorkflow, Reminders):
     # The worker registers the agents of its registry (`workflows.agents`), read at its start.
     __pydantic_ai_agents__ = ()
 
@@ -122,7 +136,7 @@ class ChatSession(PydanticAIWorkflow):
         asyncio.get_running_loop().set_exception_handler(_quiet_abandoned_activities)
         try:
             while True:
-                await workflow.wait_condition(lambda: self._next_queued() is not None)
+                await self._wait_for_work()
                 turn = self._next_queued()
                 assert turn is not None
                 # A task of its own, so an interrupt can cancel the turn and not the session.
@@ -157,6 +171,10 @@ class ChatSession(PydanticAIWorkflow):
             turn.status = 'dropped'
             turn.user_text = message.text[:DROPPED_TEXT_CHARS]
             turn.reply = QUEUE_FULL_REPLY
+        elif (
+            self._busy() and self.state.double_texting != 'enqueue' and workflow.patched(DOUBLE_TEXTING_PATCH)
+        ):
+            self._double_text(turn)
         self.state.turns.append(turn)
         if not self.state.title:
             self.state.title = ' '.join(message.text.split())[:TITLE_CHARS]
@@ -165,7 +183,37 @@ class ChatSession(PydanticAIWorkflow):
     def _redoable(self, number: int) -> bool:
         """Only the last turn, once finished, may be redone: nothing after it depends on its answer."""
         last = self.state.turns[-1] if self.state.turns else None
-        return last is not None and last.number == number and last.status in FINISHED_TURN_STATUSES
+        return (
+            last is not None
+            and last.number == number
+            and last.status in FINISHED_TURN_STATUSES
+            and last.kind == 'message'
+        )
+
+    def _busy(self) -> bool:
+        return self._running is not None or self._next_queued() is not None
+
+    def _double_text(self, turn: Turn) -> None:
+        """A message while a turn runs, by the session's policy: `reject` keeps it unanswered (the API
+        refuses it first; this is for one that raced past), `interrupt` stops the running turn, whose
+        partial answer the model then sees before this message."""
+        if self.state.double_texting == 'reject':
+            turn.status = 'dropped'
+            turn.reply = BUSY_REPLY
+        elif self._running is not None and self._interrupt is None and self._turn_task is not None:
+            self._interrupt = InterruptRequest(by=self.state.user_id)
+            self._turn_task.cancel()
+
+    @workflow.update(name=UPDATE_SET_DOUBLE_TEXTING)
+    def set_double_texting(self, request: SetDoubleTexting) -> str:
+        self.state.double_texting = request.policy
+        return request.policy
+
+    @set_double_texting.validator
+    def _validate_double_texting(self, request: SetDoubleTexting) -> None:
+        self._refuse_if_closing()
+        if request.policy not in DOUBLE_TEXTING_POLICIES:
+            raise ValueError(f'{request.policy!r} is not a policy: {", ".join(DOUBLE_TEXTING_POLICIES)}')
 
     def _queue_is_full(self, turn: Turn) -> bool:
         limits = self.state.limits
@@ -273,6 +321,9 @@ class ChatSession(PydanticAIWorkflow):
             archived_turns=state.archived_turns,
             agent=state.agent,
             model=state.model,
+            reminders=listed(state.reminders),
+            timezone=state.timezone,
+            double_texting=state.double_texting,
         )
 
     def _turn(self, number: int) -> Turn | None:
@@ -317,21 +368,25 @@ class ChatSession(PydanticAIWorkflow):
         agent = entry.agent
         turn.model = model = self.state.model or entry.default_model
         new_messages: list[ModelMessage] = []
+        # The tools the workflow answers itself ride in the run (non-executing: no activity of their own).
+        actions = [session_actions] if entry.durability.reminders else None
+        prompt = self._prompt(turn)
         try:
-            deps.memories = await self._recall(deps, turn.user_text)
+            deps.memories = await self._recall(deps, prompt)
             result = await self._timed(
                 agent.run(
-                    turn.user_text,
+                    prompt,
                     message_history=self.state.messages,
                     deps=deps,
                     model=model,
                     output_type=[str, DeferredToolRequests],
+                    toolsets=actions,
                 )
             )
             while isinstance(result.output, DeferredToolRequests):
                 new_messages += result.new_messages()
                 deps.step_offset += sum(isinstance(m, ModelResponse) for m in result.new_messages())
-                answers = await self._await_approvals(turn, result.output)
+                answers = await self._answer_deferred(turn, result.output)
                 self._set_status('thinking')
                 result = await self._timed(
                     agent.run(
@@ -340,6 +395,7 @@ class ChatSession(PydanticAIWorkflow):
                         deps=deps,
                         model=model,
                         output_type=[str, DeferredToolRequests],
+                        toolsets=actions,
                     )
                 )
         except asyncio.CancelledError:
@@ -415,6 +471,18 @@ class ChatSession(PydanticAIWorkflow):
             workflow.logger.warning('memory hint %s failed', activity.__name__)
             return None
 
+    async def _answer_deferred(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
+        """Approvals from a person; the calls of the tools the session answers itself (`remind`)."""
+        # Without approvals there is nothing to wait for (no status change, no search-attribute update).
+        answers = await self._await_approvals(turn, requests) if requests.approvals else DeferredToolResults()
+        answers.calls = {call.tool_call_id: self._call(turn, call) for call in requests.calls}
+        return answers
+
+    def _call(self, turn: Turn, call: ToolCallPart) -> object:
+        if call.tool_name == REMIND_TOOL:
+            return self._remind(turn, call.args_as_dict())
+        return 'This tool cannot run here.'  # an unexpected external call: an answer, not a hung turn
+
     async def _await_approvals(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
         """Waits, durably, for a person to answer each tool call that needs approval."""
         pending = [
@@ -440,8 +508,6 @@ class ChatSession(PydanticAIWorkflow):
                 a.id: True if a.status == 'approved' else ToolDenied(f'{denied} {a.reason}'.strip())
                 for a in pending
             },
-            # Unexpected external calls get an error result rather than hanging the turn.
-            calls={call.tool_call_id: 'This tool cannot run here.' for call in requests.calls},
         )
 
     async def _mark_interrupted(self, turn: Turn, by: str | None = None) -> None:
@@ -460,7 +526,7 @@ class ChatSession(PydanticAIWorkflow):
         marker = STOPPED_MARKER if by == TIME_BUDGET else INTERRUPTED_MARKER
         self.state.messages = [
             *self.state.messages,
-            ModelRequest(parts=[UserPromptPart(content=turn.user_text)]),
+            ModelRequest(parts=[UserPromptPart(content=self._prompt(turn))]),
             ModelResponse(parts=[TextPart(content=f'{turn.reply}\n\n{marker}' if turn.reply else marker)]),
         ]
 

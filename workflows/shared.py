@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic_ai.messages import ModelMessage
 
-from durable_chat.workflows.contract import Approval, SessionOptions, Turn
+from durable_chat.workflows.contract import Approval, Reminder, SessionOptions, Turn
 
 
 @dataclass
@@ -27,6 +27,7 @@ class SessionState(SessionOptions):
     """Turns moved to the transcript archive (numbers 1..archived_turns)."""
     archive_pages: int = 0
     compactions: int = 0
+    reminders: list[Reminder] = field(default_factory=list[Reminder])
     last_input_tokens: int = 0
     """The model's count of the last request's input tokens: compaction watches it against the
     model's context window."""

@@ -35,7 +35,7 @@ from durable_chat.workflows.offline_model import (
     tokens,
 )
 
-TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember)', re.I)
+TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember|remind me|\[Reminder due\])', re.I)
 CALL = re.compile(r'call (\S+) (\{.*\})', re.S)
 
 SLOW_TOKEN_SECONDS = 0.04

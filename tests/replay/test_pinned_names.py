@@ -19,6 +19,7 @@ from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
 from durable_chat.workflows.agents.registry import Registry
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES
+from durable_chat.workflows.reminders import session_actions
 from durable_chat.workflows.session import ChatSession
 from durable_chat.workflows.tools import memory_tools
 
@@ -79,10 +80,19 @@ def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
     assert [agent.name for agent in builtin(registry)] == ['chat', 'summarizer']
     assert sorted(memory_tools.tools) == ['forget', 'recall', 'remember']
     assert memory_tools.tools['forget'].requires_approval
+    assert [d.name for d in session_actions.tool_defs] == ['remind']  # answered by the workflow itself
     session = workflow._Definition.from_class(ChatSession)
     assert session is not None and session.name == 'ChatSession'
     assert sorted(session.signals) == ['send']
     assert sorted(session.queries) == ['snapshot']
-    assert sorted(session.updates) == ['answer_approval', 'delete', 'interrupt', 'rename', 'set_model']
+    assert sorted(session.updates) == [
+        'answer_approval',
+        'cancel_reminder',
+        'delete',
+        'interrupt',
+        'rename',
+        'set_double_texting',
+        'set_model',
+    ]
     operation = workflow._Definition.from_class(MemoryOperation)
     assert operation is not None and operation.name == 'MemoryOperation'

@@ -25,6 +25,7 @@ from durable_chat.workflows import events
 from durable_chat.workflows.agents.specs import BUILTIN_DIR
 from durable_chat.workflows.contract import (
     WORKFLOW_NAME,
+    DoubleTexting,
     NewSession,
     SessionLimits,
     SessionOptions,
@@ -115,7 +116,12 @@ async def new_chat(
     started: list[Chat] = []
 
     async def start(
-        limits: SessionLimits | None = None, own_user: bool = False, agent: str = 'chat', model: str = ''
+        limits: SessionLimits | None = None,
+        own_user: bool = False,
+        agent: str = 'chat',
+        model: str = '',
+        timezone: str = '',
+        double_texting: DoubleTexting = 'enqueue',
     ) -> Chat:
         """`own_user`: a user of its own, for a test of memories. Others share one user without
         memories, whose sessions skip the recall after the first (the memory hint)."""
@@ -128,6 +134,8 @@ async def new_chat(
             limits=limits or SessionLimits(),
             agent=agent,
             model=model,
+            timezone=timezone,
+            double_texting=double_texting,
         )
         first = await client.start_workflow(
             WORKFLOW_NAME,

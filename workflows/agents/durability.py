@@ -59,6 +59,7 @@ class ChatDurability(TemporalDurability[TurnDeps]):
         tool_activity: dict[str, ActivityConfig] | None = None,
         context_window: int | None = None,
         memory: bool = True,
+        reminders: bool = True,
     ) -> None:
         if not models:
             raise ValueError('DurableChat needs at least one model name')
@@ -73,6 +74,8 @@ class ChatDurability(TemporalDurability[TurnDeps]):
         self.context_window = context_window
         """Tokens the models' context holds: the history is compacted before a turn's input nears it."""
         self.memory = memory
+        self.reminders = reminders
+        """The session's own `remind` tool (answered by the workflow, `workflows/reminders.py`)."""
 
     def get_model_settings(self) -> Any:
         # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
@@ -94,6 +97,7 @@ def DurableChat(  # noqa: N802 (read as the capability it returns)
     *,
     models: Sequence[str],
     memory: bool = True,
+    reminders: bool = True,
     tool_activity: dict[str, ActivityConfig] | None = None,
     context_window: int | None = None,
 ) -> AbstractCapability[TurnDeps]:
@@ -101,11 +105,16 @@ def DurableChat(  # noqa: N802 (read as the capability it returns)
 
     `models`: the model names a session of this agent may choose (see `durable_chat.workflows.models`),
     the first being the default. `memory`: the memory tools (`remember`, `recall`, `forget`) and the
-    recalled memories in the instructions. `tool_activity`: activity settings of the agent's own
+    recalled memories in the instructions. `reminders`: the `remind` tool, which the session answers
+    itself (a durable timer in the workflow, then a message to the user). `tool_activity`: activity settings of the agent's own
     toolsets by toolset id (an MCP server's name), merged over pydantic-ai's defaults.
     `context_window`: tokens, for compaction by the model's own token count.
     """
     durability = ChatDurability(
-        models=models, tool_activity=tool_activity, context_window=context_window, memory=memory
+        models=models,
+        tool_activity=tool_activity,
+        context_window=context_window,
+        memory=memory,
+        reminders=reminders,
     )
     return CombinedCapability([durability, SessionMemory()] if memory else [durability])

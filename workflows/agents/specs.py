@@ -6,6 +6,7 @@ durable-chat reads its own keys under the spec's `metadata`:
     metadata:
       models: [default, offline]     # names a session may choose; the first is the default
       memory: true                   # the memory tools and recalled memories (default true)
+      reminders: true                # the `remind` tool the session answers itself (default true)
       context_window: 32768          # tokens: compact the history before a turn's input nears it
       mcp_servers:                   # Claude Desktop's `mcpServers` shape: stdio or HTTP
         time: {command: mcp-server-time}
@@ -52,6 +53,7 @@ class ChatOptions(BaseModel):
 
     models: list[str] = Field(default_factory=list[str])
     memory: bool = True
+    reminders: bool = True
     context_window: int | None = Field(default=None, gt=0)
     mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict[str, dict[str, Any]])
     tools: dict[str, ToolOptions] = Field(default_factory=dict[str, ToolOptions])
@@ -88,6 +90,7 @@ def spec_agent(path: Path, settings: Settings) -> AgentEntry:
         DurableChat(
             models=models,
             memory=options.memory,
+            reminders=options.reminders,
             context_window=options.context_window,
             tool_activity=_server_activity(path, options),
         ),
