@@ -1,4 +1,5 @@
-"""Keeping a long session's model input bounded: measuring the history and compacting it.
+"""The model history of a session: measuring and compacting it (a long session's input stays
+bounded), and leaving out a redone turn's exchange.
 
 Every model activity carries the whole message history, so its bytes grow with the conversation
 (docs/architecture.md, "Long sessions"). Past a budget, the older exchanges are summarised (by the summarizer agent, an
@@ -17,6 +18,8 @@ from pydantic_ai.messages import (
     TextPart,
     UserPromptPart,
 )
+
+from durable_chat.workflows.contract import Turn
 
 SUMMARY_METADATA = {'durable_chat': 'summary'}
 LINE_CHARS = 1_000
@@ -61,3 +64,18 @@ def compacted(summary: str, recent: list[ModelMessage]) -> list[ModelMessage]:
     """A summary the application wrote goes in a request, in the user's voice (pydantic-ai's convention)."""
     part = CompactionPart(content=summary, metadata=SUMMARY_METADATA)
     return [ModelRequest(parts=[part]), *recent]
+
+
+def without_exchange(messages: list[ModelMessage], redone: Turn | None) -> list[ModelMessage]:
+    """The model history without a redone turn's exchange: it begins at the last request holding
+    that turn's message. Only answered or interrupted turns left an exchange there; one compacted
+    into a summary can't be taken out, and the history stays as it is."""
+    if redone is None or redone.status not in ('done', 'interrupted'):
+        return messages
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, ModelRequest) and any(
+            isinstance(p, UserPromptPart) and p.content == redone.user_text for p in message.parts
+        ):
+            return messages[:index]
+    return messages

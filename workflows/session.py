@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
-from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
@@ -32,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
 
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
-    from durable_chat.workflows.agents.registry import AgentEntry, installed
+    from durable_chat.workflows.agents.registry import installed
     from durable_chat.workflows.contract import (
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
@@ -71,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         UserMessage,
         title_problem,
     )
+    from durable_chat.workflows.history import without_exchange
     from durable_chat.workflows.memory_hints import (
         MEMORY_HINT_ACTIVITY,
         SKIP_RECALL_PATCH,
@@ -78,11 +78,11 @@ with workflow.unsafe.imports_passed_through():
         mark_no_memories,
         memory_hint,
     )
-    from durable_chat.workflows.model_errors import NOT_RETRIED, describe
     from durable_chat.workflows.reminders import REMIND_TOOL, Reminders, listed, session_actions
     from durable_chat.workflows.shared import SessionStart, SessionState, TurnDeps, TurnEvent
     from durable_chat.workflows.tool_calls import tool_calls
     from durable_chat.workflows.tools import call_memory
+    from durable_chat.workflows.turn_words import advice, duration, max_tokens, model_failure, unavailable
     from durable_chat.workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
 
 TITLE_CHARS = 60
@@ -353,7 +353,7 @@ class ChatSession(PydanticAIWorkflow, Reminders):
         self._turn_seconds_used = 0.0
         self._set_status('thinking', touch=True)
         if turn.replaces:
-            self.state.messages = _without_exchange(self.state.messages, self._turn(turn.replaces))
+            self.state.messages = without_exchange(self.state.messages, self._turn(turn.replaces))
         deps = TurnDeps(
             session_id=self.state.session_id,
             turn=turn.number,
@@ -362,7 +362,7 @@ class ChatSession(PydanticAIWorkflow, Reminders):
         )
         entry = installed().get(self.state.agent)
         if entry is None or (self.state.model and self.state.model not in entry.models):
-            await self._fail(turn, _unavailable(self.state.agent, self.state.model, entry))
+            await self._fail(turn, unavailable(self.state.agent, self.state.model, entry))
             self._running = None
             return
         agent = entry.agent
@@ -404,12 +404,12 @@ class ChatSession(PydanticAIWorkflow, Reminders):
                 raise  # the session itself is being cancelled
             return
         except TimeoutError:
-            turn.note = f'Stopped: a reply may take at most {_duration(self.state.limits.turn_seconds)}.'
+            turn.note = f'Stopped: a reply may take at most {duration(self.state.limits.turn_seconds)}.'
             await self._mark_interrupted(turn, by=TIME_BUDGET)
         except (ActivityError, AgentRunError) as error:
             # The model failed past its retry policy (or at once, when retrying cannot help): the
             # session stays usable, the turn says why.
-            await self._fail(turn, f'The model could not answer: {_model_failure(error)}.{_advice(error)}')
+            await self._fail(turn, f'The model could not answer: {model_failure(error)}.{advice(error)}')
         else:
             self.state.messages = result.all_messages()
             self.state.last_input_tokens = result.response.usage.input_tokens
@@ -418,7 +418,7 @@ class ChatSession(PydanticAIWorkflow, Reminders):
             turn.tool_calls = tool_calls([*new_messages, *result.new_messages()], entry.server_of)
             finished: dict[str, object] = {'result': turn.reply}
             if result.response.finish_reason == 'length':
-                limit = _max_tokens(agent)
+                limit = max_tokens(agent)
                 turn.note = f'Cut off: a reply may be at most {limit} tokens long.'
                 finished['note'] = turn.note
             await self._publish(TurnEvent(deps.session_id, turn.number, RUN_FINISHED, finished))
@@ -566,67 +566,3 @@ def _quiet_abandoned_activities(loop: asyncio.AbstractEventLoop, context: dict[s
     if isinstance(error, ActivityError) and isinstance(error.cause, CancelledError):
         return
     loop.default_exception_handler(context)
-
-
-def _without_exchange(messages: list[ModelMessage], redone: Turn | None) -> list[ModelMessage]:
-    """The model history without a redone turn's exchange: it begins at the last request holding
-    that turn's message. Only answered or interrupted turns left an exchange there; one compacted
-    into a summary can't be taken out, and the history stays as it is."""
-    if redone is None or redone.status not in ('done', 'interrupted'):
-        return messages
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if isinstance(message, ModelRequest) and any(
-            isinstance(p, UserPromptPart) and p.content == redone.user_text for p in message.parts
-        ):
-            return messages[:index]
-    return messages
-
-
-def _unavailable(agent: str, model: str, entry: AgentEntry | None) -> str:
-    if entry is None:
-        return (
-            f"This chat's agent, {agent!r}, is no longer available on this server, so it cannot answer. "
-            'Start a new chat with another agent.'
-        )
-    return (
-        f"This chat's model, {model!r}, is no longer offered by the agent {agent!r}. "
-        f'Choose another model for this chat ({", ".join(entry.models)}) and send the message again.'
-    )
-
-
-def _max_tokens(agent: Any) -> object:
-    settings = agent.model_settings if isinstance(agent.model_settings, dict) else {}
-    return settings.get('max_tokens', '?')
-
-
-def _advice(error: BaseException) -> str:
-    """What the user can do: wait for a failure that may pass, not for one that won't."""
-    return ' Try again in a moment.' if _retryable(error) else ''
-
-
-def _retryable(error: BaseException) -> bool:
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type in NOT_RETRIED):
-            return False
-        cause = cause.__cause__
-    return True
-
-
-def _duration(seconds: float) -> str:
-    return f'{seconds:g} seconds' if seconds < 120 else f'{seconds / 60:g} minutes'
-
-
-def _model_failure(error: BaseException) -> str:
-    """The last failed attempt's cause, in words (`describe`), from what Temporal carried back."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ActivityTimeout):
-            return describe(cause.type.name if cause.type else 'TimeoutError')
-        if isinstance(cause, ApplicationError) and cause.type:
-            return describe(cause.type, cause.message)
-        if cause.__cause__ is None:
-            return describe(type(cause).__name__, str(cause))
-        cause = cause.__cause__
-    return describe(type(error).__name__)
