@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution as ExecutionRef
@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -37,20 +38,26 @@ from durable_chat.workflows.contract import (
     SA_USER,
     SIGNAL_SEND,
     UPDATE_ANSWER_APPROVAL,
+    UPDATE_CANCEL_REMINDER,
     UPDATE_DELETE,
     UPDATE_INTERRUPT,
     UPDATE_RENAME,
+    UPDATE_SET_DOUBLE_TEXTING,
     UPDATE_SET_MODEL,
     WORKFLOW_NAME,
     Approval,
     ApprovalAnswer,
+    CancelReminder,
     DeleteRequest,
+    DoubleTexting,
     InterruptRequest,
     InterruptResult,
     NewSession,
+    Reminder,
     Rename,
     SessionLimits,
     SessionOptions,
+    SetDoubleTexting,
     SetModel,
     Snapshot,
     UserMessage,
@@ -84,6 +91,43 @@ class CannotRedo(MessageRejected):
 
     def __init__(self, reason: str) -> None:
         super().__init__(409, reason)
+
+
+BUSY = 'a reply is still being written; wait for it or stop it'
+
+
+class Busy(MessageRejected):
+    """A message while a turn runs or waits, in a session whose policy is `reject` (a 409)."""
+
+    def __init__(self) -> None:
+        super().__init__(409, BUSY)
+
+
+class _Policies:
+    """Each session's double-texting policy as this process last saw it (create, PATCH, any snapshot).
+
+    Only `reject` needs a look at the session before a message: a session known to enqueue or
+    interrupt is signalled at once. Another API replica may change the policy meanwhile; a racing
+    message the workflow then keeps unanswered (`reject`) is the only cost of a stale entry here.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._known: dict[str, DoubleTexting] = {}
+        self._capacity = capacity
+
+    def get(self, session_id: str) -> DoubleTexting | None:
+        return self._known.get(session_id)
+
+    def remember(self, session_id: str, policy: DoubleTexting) -> None:
+        self._known.pop(session_id, None)
+        if len(self._known) >= self._capacity:
+            self._known.pop(next(iter(self._known)))
+        self._known[session_id] = policy
+
+
+policies = _Policies()
+CHECK_TIMEOUT = timedelta(seconds=5)
+"""How long a message waits for the session to say whether it is busy before it is signalled anyway."""
 
 
 class SessionOwners:
@@ -141,6 +185,8 @@ async def create_session(
     first: UserMessage | None,
     agent: str,
     model: str,
+    timezone: str = '',
+    double_texting: DoubleTexting = 'enqueue',
 ) -> None:
     """Starts the session; with a first message it is signal-with-start, so nothing is lost between."""
     options = SessionOptions(
@@ -158,7 +204,10 @@ async def create_session(
         ),
         agent=agent,
         model=model,
+        timezone=timezone,
+        double_texting=double_texting,
     )
+    policies.remember(session_id, double_texting)
     await client.start_workflow(
         WORKFLOW_NAME,
         NewSession(state=options),
@@ -174,10 +223,18 @@ async def create_session(
 
 
 async def send_message(client: Client, session_id: str, message: UserMessage) -> None:
-    """Raises CannotRedo for a message redoing a turn that is not (now) the last finished one. The
-    workflow decides again when the signal lands: a turn started meanwhile makes it an ordinary turn."""
+    """Raises CannotRedo for a message redoing a turn that is not (now) the last finished one, Busy for
+    one while a turn runs or waits in a session that rejects those. The workflow decides again when the
+    signal lands: a turn started meanwhile makes a redo an ordinary turn, and keeps a message that
+    raced past the busy check unanswered."""
     if message.replaces:
-        check_redo(await snapshot(client, session_id), message)
+        current = await snapshot(client, session_id)
+        check_redo(current, message)
+        check_busy(current, message)
+    elif policies.get(session_id) in (None, 'reject'):
+        current = await _snapshot_if_answered(client, session_id)
+        if current is not None:
+            check_busy(current, message)
     handle = client.get_workflow_handle(workflow_id(session_id))
     try:
         await handle.signal(SIGNAL_SEND, message)
@@ -198,14 +255,33 @@ def check_redo(current: Snapshot, message: UserMessage) -> None:
         raise CannotRedo(f'turn {last.number} has not finished ({last.status}): stop it first')
 
 
-async def snapshot(client: Client, session_id: str) -> Snapshot:
+def check_busy(current: Snapshot, message: UserMessage) -> None:
+    if current.double_texting != 'reject' or any(t.message_id == message.id for t in current.turns):
+        return
+    if any(t.status in ('running', 'queued') for t in current.turns):
+        raise Busy()
+
+
+async def snapshot(client: Client, session_id: str, rpc_timeout: timedelta | None = None) -> Snapshot:
     handle = client.get_workflow_handle(workflow_id(session_id))
     try:
-        return await handle.query(QUERY_SNAPSHOT, result_type=Snapshot)
+        current = await handle.query(QUERY_SNAPSHOT, result_type=Snapshot, rpc_timeout=rpc_timeout)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise SessionNotFound(session_id) from error
         raise
+    policies.remember(session_id, current.double_texting)
+    return current
+
+
+async def _snapshot_if_answered(client: Client, session_id: str) -> Snapshot | None:
+    """The snapshot, or None when no worker answers soon: the message is durable as a signal anyway."""
+    try:
+        return await snapshot(client, session_id, rpc_timeout=CHECK_TIMEOUT)
+    except SessionNotFound:
+        raise
+    except (RPCError, WorkflowQueryFailedError):
+        return None
 
 
 async def list_sessions(
@@ -283,6 +359,16 @@ async def set_model(client: Client, session_id: str, request: SetModel) -> str:
 
 async def rename(client: Client, session_id: str, request: Rename) -> str:
     return await _update(client, session_id, UPDATE_RENAME, request, str)
+
+
+async def set_double_texting(client: Client, session_id: str, request: SetDoubleTexting) -> DoubleTexting:
+    await _update(client, session_id, UPDATE_SET_DOUBLE_TEXTING, request, str)
+    policies.remember(session_id, request.policy)
+    return request.policy
+
+
+async def cancel_reminder(client: Client, session_id: str, request: CancelReminder) -> Reminder:
+    return await _update(client, session_id, UPDATE_CANCEL_REMINDER, request, Reminder)
 
 
 async def delete(client: Client, session_id: str, by: str) -> None:

@@ -4,12 +4,14 @@ shared by REST and the websocket."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from durable_chat.api.auth import Role
-from durable_chat.workflows.contract import TITLE_MAX_CHARS, SessionStatus, UserMessage
+from durable_chat.workflows.contract import TITLE_MAX_CHARS, DoubleTexting, SessionStatus, UserMessage
 
 MESSAGE_ID_PATTERN = r'^[A-Za-z0-9_.:-]{1,100}$'
 SESSION_ID_PATTERN = r'^[a-f0-9]{32}$'
@@ -41,6 +43,12 @@ class MessageIn(BaseModel):
     )
 
 
+DOUBLE_TEXTING_HELP = (
+    'A message sent while a reply is being written: `enqueue` answers it next, `interrupt` stops the '
+    'reply and answers it (the model sees both), `reject` refuses it (409).'
+)
+
+
 class SessionCreate(BaseModel):
     session_id: str | None = Field(
         default=None, pattern=SESSION_ID_PATTERN, description='Lets a client retry a create safely.'
@@ -52,6 +60,25 @@ class SessionCreate(BaseModel):
     model: str | None = Field(
         default=None, max_length=200, description="One of the agent's models; its default if left out."
     )
+    timezone: str = Field(
+        default='',
+        max_length=64,
+        description="The user's IANA time zone (e.g. `Europe/Lisbon`): reminders' local times are in it. "
+        "'' is UTC.",
+    )
+    double_texting: DoubleTexting = Field(default='enqueue', description=DOUBLE_TEXTING_HELP)
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why a time zone is refused, or None: '' (UTC) or a name of the IANA database."""
+    if name == '' or name in _zones():
+        return None
+    return f'{name!r} is not a time zone: give an IANA name such as Europe/Lisbon (or leave it out for UTC)'
 
 
 class ModelIn(BaseModel):
@@ -94,17 +121,28 @@ class SessionOut(BaseModel):
     model: str
 
 
-class TitleIn(BaseModel):
+class SessionPatch(BaseModel):
     # Bounded here; the rule itself (with its reason) is `contract.title_problem`.
-    title: Text = Field(
+    title: Text | None = Field(
+        default=None,
         max_length=4 * TITLE_MAX_CHARS,
         description=f'1..{TITLE_MAX_CHARS} characters once trimmed, no control characters.',
     )
+    double_texting: DoubleTexting | None = Field(default=None, description=DOUBLE_TEXTING_HELP)
+
+    @model_validator(mode='after')
+    def _something(self) -> Self:
+        if self.title is None and self.double_texting is None:
+            raise ValueError('give a title, a double_texting policy, or both')
+        return self
 
 
-class Renamed(BaseModel):
+class SessionPatched(BaseModel):
+    """What changed (a field left out of the request is left out here)."""
+
     session_id: str
-    title: str
+    title: str | None = None
+    double_texting: DoubleTexting | None = None
 
 
 class SessionDeleted(BaseModel):
@@ -140,7 +178,8 @@ _ERRORS: dict[int, str] = {
     401: 'No bearer token, or an invalid or expired one.',
     403: 'The token does not allow this.',
     404: 'No such resource, or not yours.',
-    409: 'The session is closed, the id is taken, or the session refused the request.',
+    409: 'The session is closed, the id is taken, a reply is still being written (policy `reject`), or '
+    'the session refused the request.',
     413: 'The message text is over the limit.',
     503: 'The session service (Temporal) is unavailable for now.',
 }

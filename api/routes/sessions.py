@@ -1,4 +1,5 @@
-"""REST for a user's sessions: create, list, read, rename, post a message, interrupt, close, delete.
+"""REST for a user's sessions: create, list, read, rename, post a message, interrupt, close, delete,
+and the reminders a session holds.
 
 Users reach only their own sessions (another user's reads as 404, never as its data); operators
 reach every session through the same routes.
@@ -24,21 +25,25 @@ from durable_chat.api.schemas import (
     MessageRejected,
     ModelChoice,
     ModelIn,
-    Renamed,
     SessionCreate,
     SessionDeleted,
     SessionOut,
-    TitleIn,
+    SessionPatch,
+    SessionPatched,
     accept_message,
     error_responses,
+    timezone_problem,
 )
 from durable_chat.memory.operations import MemoryOperationRequest
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
     TITLE_MAX_CHARS,
     ApprovalAnswer,
+    CancelReminder,
     InterruptRequest,
+    Reminder,
     Rename,
+    SetDoubleTexting,
     SetModel,
     UserMessage,
     new_session_id,
@@ -74,6 +79,8 @@ async def create_session(
     owners: Owners,
 ) -> dict[str, str]:
     first = _accept(body.message, settings.max_message_chars) if body.message else None
+    if (problem := timezone_problem(body.timezone)) is not None:
+        raise HTTPException(422, problem)
     agent, model = await _choice(redis, settings, body)
     # A first message counts as a message too; both are counted or neither (a 429 creates nothing).
     kinds: list[limits.Kind] = ['sessions', 'messages'] if first else ['sessions']
@@ -87,7 +94,17 @@ async def create_session(
             owner = user.username
         if owner != user.username:
             raise HTTPException(409, 'that session id is taken')
-    await chat_sessions.create_session(client, settings, user.username, session_id, first, agent, model)
+    await chat_sessions.create_session(
+        client,
+        settings,
+        user.username,
+        session_id,
+        first,
+        agent,
+        model,
+        timezone=body.timezone,
+        double_texting=body.double_texting,
+    )
     return {'session_id': session_id, 'agent': agent, 'model': model}
 
 
@@ -123,17 +140,23 @@ async def read_session(
     return asdict(await chat_sessions.snapshot(client, session_id))
 
 
-@router.patch('/{session_id}')
-async def rename_session(
-    session_id: SessionId, body: TitleIn, user: CurrentUser, client: TemporalClient, owners: Owners
-) -> Renamed:
+@router.patch('/{session_id}', response_model_exclude_none=True)
+async def patch_session(
+    session_id: SessionId, body: SessionPatch, user: CurrentUser, client: TemporalClient, owners: Owners
+) -> SessionPatched:
     """A title of the user's choosing: the session keeps it (the automatic title from the first
-    message never replaces it). A closed or deleted session is a 409."""
+    message never replaces it). A double-texting policy: what a message sent while a reply is being
+    written does from now on. A closed or deleted session is a 409."""
     await owners.authorize(session_id, user)
-    if (problem := title_problem(body.title)) is not None:
+    if body.title is not None and (problem := title_problem(body.title)) is not None:
         raise HTTPException(422, problem)
-    title = await chat_sessions.rename(client, session_id, Rename(body.title, by=user.username))
-    return Renamed(session_id=session_id, title=title)
+    patched = SessionPatched(session_id=session_id)
+    if body.double_texting is not None:
+        request = SetDoubleTexting(body.double_texting, by=user.username)
+        patched.double_texting = await chat_sessions.set_double_texting(client, session_id, request)
+    if body.title is not None:
+        patched.title = await chat_sessions.rename(client, session_id, Rename(body.title, by=user.username))
+    return patched
 
 
 @router.delete('/{session_id}')
@@ -149,6 +172,33 @@ async def delete_session(
     await owners.authorize(session_id, user)
     await chat_sessions.delete(client, session_id, by=user.username)
     return SessionDeleted(session_id=session_id, status='deleted')
+
+
+@router.get('/{session_id}/reminders')
+async def list_reminders(
+    session_id: SessionId, user: CurrentUser, client: TemporalClient, owners: Owners
+) -> list[Reminder]:
+    """The session's reminders: pending ones by due time (UTC), then the ones fired or cancelled lately."""
+    await owners.authorize(session_id, user)
+    return (await chat_sessions.snapshot(client, session_id)).reminders
+
+
+@router.delete('/{session_id}/reminders/{reminder_id}')
+async def cancel_reminder(
+    session_id: SessionId,
+    reminder_id: Annotated[str, Path(min_length=1, max_length=100)],
+    user: CurrentUser,
+    client: TemporalClient,
+    owners: Owners,
+) -> Reminder:
+    """Cancels a pending reminder: it never comes. One fired or cancelled already is a 409."""
+    await owners.authorize(session_id, user)
+    held = (await chat_sessions.snapshot(client, session_id)).reminders
+    if not any(r.id == reminder_id for r in held):
+        raise HTTPException(404, f'no reminder {reminder_id}')
+    return await chat_sessions.cancel_reminder(
+        client, session_id, CancelReminder(reminder_id, by=user.username)
+    )
 
 
 @router.get('/{session_id}/history')
