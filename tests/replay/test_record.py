@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +22,19 @@ from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
 from durable_chat.testing.stack import Stack
 from durable_chat.workflows.agents.specs import BUILTIN_DIR
-from durable_chat.workflows.contract import workflow_id
+from durable_chat.workflows.contract import (
+    SIGNAL_SEND,
+    UPDATE_CANCEL_REMINDER,
+    UPDATE_SET_DOUBLE_TEXTING,
+    CancelReminder,
+    DoubleTexting,
+    Reminder,
+    SetDoubleTexting,
+    UserMessage,
+    workflow_id,
+)
 from tests.conftest import token_for
+from tests.test_approval import eventually
 from tests.test_turn_limits import budget_api  # noqa: F401  (a fixture: reply and time budgets)
 
 HISTORIES = Path(__file__).parent / 'histories'
@@ -199,3 +211,76 @@ async def test_record_session_management(api_url: str, worker: Process, temporal
 
     await save(temporal_client, 'redo-and-rename', redo)
     await save(temporal_client, 'delete', deleted)
+
+
+async def idle(http: httpx.AsyncClient, session_id: str, turns: int) -> None:
+    """Until the session idles after `turns` turns: its last workflow task is in the history."""
+
+    async def probe() -> dict[str, Any] | None:
+        shown = (await http.get(f'/sessions/{session_id}')).json()
+        done = shown['status'] == 'idle' and len(shown['turns']) == turns
+        return shown if done else None
+
+    await eventually(probe)
+
+
+async def test_record_reminders_and_double_texting(
+    api_url: str, worker: Process, temporal_client: Client
+) -> None:
+    """A reminder set and posted as a reminder turn, another set and cancelled; a message that
+    interrupts the running turn (`interrupt`), one kept unanswered (`reject`)."""
+    HISTORIES.mkdir(exist_ok=True)
+    headers = {'Authorization': f'Bearer {token_for("rec")}'}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as http:
+
+        async def new(policy: DoubleTexting = 'enqueue') -> str:
+            session_id = (await http.post('/sessions', json={})).json()['session_id']
+            if policy != 'enqueue':  # the workflow's own update (the API's way to it may differ)
+                handle = temporal_client.get_workflow_handle(workflow_id(session_id))
+                request = SetDoubleTexting(policy, by='rec')
+                await handle.execute_update(UPDATE_SET_DOUBLE_TEXTING, request, result_type=str)
+            return session_id
+
+        reminder = await new()
+        client = await conversation(api_url, reminder, 'remind me in 2 seconds to stretch')
+        await client.wait_for(lambda: client.finished(2), timeout=60)  # the reminder turn
+        await client.send('m-3', 'remind me in 1 hour to call Ana')
+        await client.wait_for(lambda: client.finished(3))
+        await idle(http, reminder, 3)
+        handle = temporal_client.get_workflow_handle(workflow_id(reminder))
+        cancel = CancelReminder('r3-1', by='rec')
+        await handle.execute_update(UPDATE_CANCEL_REMINDER, cancel, result_type=Reminder)
+        await client.send('m-4', 'hello')
+        await client.wait_for(lambda: client.finished(4))
+        await idle(http, reminder, 4)
+        await client.disconnect()
+
+        interrupting = await new('interrupt')
+        client = await ChatClient(api_url, interrupting, token_for('rec')).connect()
+        await client.send('m-1', 'slow 200')
+        await client.wait_for(lambda: client.of_type('TEXT_MESSAGE_CONTENT', 1))
+        await client.send('m-2', 'hello')
+        await client.wait_for(lambda: client.finished(2))
+        await idle(http, interrupting, 2)
+        await client.disconnect()
+
+        rejecting = await new('reject')
+        client = await ChatClient(api_url, rejecting, token_for('rec')).connect()
+        await client.send('m-1', 'slow 40')
+        await client.wait_for(lambda: client.of_type('TEXT_MESSAGE_CONTENT', 1))
+        # Signalled past the API, which refuses it first: one that raced past it is kept, unanswered.
+        handle = temporal_client.get_workflow_handle(workflow_id(rejecting))
+        await handle.signal(SIGNAL_SEND, UserMessage('m-2', 'hello'))
+        await client.wait_for(lambda: client.finished(1))
+        await idle(http, rejecting, 2)
+        await client.send('m-3', 'hello again')
+        await client.wait_for(lambda: client.finished(3))
+        await idle(http, rejecting, 3)
+        await client.disconnect()
+
+    for name, session_id in [
+        ('reminder', reminder),
+        ('double-texting-interrupt', interrupting),
+        ('double-texting-reject', rejecting),
+    ]:
+        await save(temporal_client, name, session_id)

@@ -35,6 +35,9 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'model-switch',
         'redo-and-rename',
         'delete',
+        'reminder',
+        'double-texting-interrupt',
+        'double-texting-reject',
     }
 
 
