@@ -18,8 +18,9 @@ const Agents = (() => {
     select.value = selected;
   }
 
-  // The pickers of a new chat, writing the choice into `choice` ({agent, model}). No pickers when
-  // there is nothing to choose; '' in `choice` leaves the choice to the server's defaults.
+  // The pickers of a new chat, writing the choice into `choice` ({agent, model}). No agent or model
+  // picker when there is nothing to choose (the double-texting choice is always there); '' in
+  // `choice` leaves the choice to the server's defaults.
   function showPicker(choice) {
     const agent = find(choice.agent) || cards.find((c) => c.default) || cards[0];
     if (!agent) { hidePicker(); return; }
@@ -39,7 +40,7 @@ const Agents = (() => {
     $('model-choice').hidden = agent.models.length < 2;
     options($('new-model'), agent.models, choice.model);
     $('new-model').onchange = () => { choice.model = $('new-model').value; };
-    $('new-chat').hidden = agents.hidden && $('model-choice').hidden;
+    $('new-chat').hidden = false;
   }
 
   function hidePicker() { $('new-chat').hidden = true; }

@@ -26,6 +26,8 @@ const view = new DC.SessionView({
     }
     showControls();
     Agents.showSession(v);
+    Reminders.show(v);
+    DoubleTexting.show(v);
     Sessions.noteOpen(v);
     if (!Agents.cards().length) loadAgents();  // none yet (no worker had published them): try again
   },
@@ -65,9 +67,11 @@ function openSession(sessionId, { push = true, replace = false } = {}) {
   if (replace) history.replaceState(null, '', url);
   else if (push && location.hash !== `#/s/${sessionId}`) history.pushState(null, '', url);
   $('model-note').textContent = '';
+  $('policy-note').textContent = '';
   view.open(sessionId);
   showControls();
   Agents.showSession(view);
+  Reminders.show(view);
   Sessions.draw();
   closeDrawer();
 }
@@ -79,8 +83,10 @@ async function newChat({ push = true } = {}) {
   $('title').textContent = 'New chat';
   $('error').textContent = '';
   $('model-note').textContent = '';
+  DoubleTexting.resetChoice();
   showControls();
   Agents.showSession(view);
+  Reminders.show(view);
   Agents.hidePicker();
   Sessions.draw();
   closeDrawer();
@@ -112,10 +118,17 @@ async function startChat(text) {
   // The session id is chosen here, so a retried create would land on the same session.
   const sessionId = DC.randomHex(16);
   const message = { id: DC.randomHex(16), text };
-  const body = { session_id: sessionId, message };
+  // The user's time zone: "tomorrow at 9" means 9 here, and reminders are shown in it.
+  const body = { session_id: sessionId, message, timezone: Reminders.browserZone(), double_texting: DoubleTexting.choice() };
   if (draft.agent) body.agent = draft.agent;
   if (draft.model) body.model = draft.model;
-  await api('/sessions', { method: 'POST', body: JSON.stringify(body) });
+  try {
+    await api('/sessions', { method: 'POST', body: JSON.stringify(body) });
+  } catch (error) {
+    if (error.status !== 422 || !/is not a time zone/.test(error.message)) throw error;
+    delete body.timezone;  // a zone the server's time zone database lacks: UTC rather than no chat
+    await api('/sessions', { method: 'POST', body: JSON.stringify(body) });
+  }
   openSession(sessionId, { replace: true });  // the new chat became this chat: no history entry between
   view.sent(message.id, text);
   Sessions.refresh();
@@ -179,6 +192,7 @@ document.addEventListener('keydown', (event) => {
 
 $('new-session').onclick = () => newChat();
 $('session-model').onchange = () => Agents.switchModel(view);
+$('session-policy').onchange = () => DoubleTexting.change(view);
 $('close').onclick = () => api(`/sessions/${view.sessionId}/close`, { method: 'POST' })
   .then(() => { view.scheduleRefresh(); Sessions.refresh(); }).catch(report);
 

@@ -27,9 +27,7 @@ DC.SessionView = class SessionView {
     this.lastEventId = null;
     this.turns = [];
     this.status = '';
-    this.title = '';
-    this.agent = '';
-    this.model = '';
+    Object.assign(this, { title: '', agent: '', model: '', session: null });  // session: the last snapshot
     this.live = new Map();       // turn number -> {parts, tools, retries, status, reply, note, modelError}
     this.openTools = new Set();  // tool call ids whose card is open (renders must not close it)
     this.pending = new Map();    // message id -> {text, replaces}, until a snapshot holds it
@@ -156,8 +154,7 @@ DC.SessionView = class SessionView {
     this.turns = session.turns;
     this.status = session.status;
     this.title = session.title || '';
-    this.agent = session.agent || '';
-    this.model = session.model || '';
+    Object.assign(this, { agent: session.agent || '', model: session.model || '', session });
     this.approvals = new Map(session.approvals.map((a) => [a.id, a]));
     if (this.titleEl) this.titleEl.textContent = session.title || 'New chat';
     for (const turn of session.turns) {

@@ -1,6 +1,8 @@
 // The list of the user's chats: newest activity first, live titles and status badges (thinking,
 // awaiting approval: also for chats not open), last activity; rename inline, delete after a
 // confirmation, search by title. Read again every few seconds and whenever the open chat changes.
+// A chat with activity the user has not seen (a reminder came, a reply finished meanwhile) is marked
+// "new" until opened: what was seen is kept per chat in localStorage, so it holds across reloads.
 'use strict';
 
 const Sessions = (() => {
@@ -13,8 +15,27 @@ const Sessions = (() => {
   let renaming = null;  // session id whose title is being edited
   let reading = null;
   let hooks = { open: () => {}, deleted: () => {}, current: () => null, error: () => {} };
+  const SEEN_KEY = 'durable-chat-seen';
+  let seen = {};  // session id -> the last activity the user has seen of it
 
   const activity = (s) => s.last_activity || s.started_at || '';
+
+  function loadSeen() {
+    try { seen = JSON.parse(localStorage.getItem(SEEN_KEY) || '{}') || {}; } catch (error) { seen = {}; }
+  }
+
+  // Chats met for the first time count as seen (nothing to tell yet); the open one is always seen.
+  function markSeen(current) {
+    const kept = query.trim() ? { ...seen } : {};  // a search lists some chats: keep the others' too
+    for (const s of items) {
+      const open = current?.sessionId === s.session_id;
+      kept[s.session_id] = open || !(s.session_id in seen) ? activity(s) : seen[s.session_id];
+    }
+    seen = kept;
+    try { localStorage.setItem(SEEN_KEY, JSON.stringify(seen)); } catch (error) { /* private mode: kept in memory */ }
+  }
+
+  const unread = (s, current) => current?.sessionId !== s.session_id && activity(s) > (seen[s.session_id] || '');
 
   async function refresh() {
     const q = query.trim().slice(0, 100);
@@ -55,6 +76,7 @@ const Sessions = (() => {
     if (li.className) open.setAttribute('aria-current', 'page');
     open.append(el('span', 'session-title', name));
     const meta = el('span', 'session-meta');
+    if (unread(s, current)) { li.classList.add('unread'); meta.append(el('span', 'badge badge-unread', 'new')); }
     if (BADGES[s.status]) meta.append(el('span', `badge badge-${s.status}`, BADGES[s.status]));
     meta.append(el('span', 'session-time', DC.relativeTime(activity(s))));
     open.append(meta);
@@ -111,6 +133,7 @@ const Sessions = (() => {
     const focused = document.activeElement?.closest?.('#sessions li');
     const focus = focused && [focused.dataset.sessionId, document.activeElement.classList[0]];
     const current = hooks.current();
+    markSeen(current);
     $('sessions').replaceChildren(...items.map((s) => entry(s, current)));
     const empty = $('sessions-empty');
     empty.hidden = items.length > 0;
@@ -131,6 +154,7 @@ const Sessions = (() => {
 
   function init(given) {
     hooks = { ...hooks, ...given };
+    loadSeen();
     let timer = null;
     $('search').oninput = () => {
       query = $('search').value;

@@ -1,5 +1,6 @@
 // Draws a SessionView's transcript without rebuilding it: one <li> per turn (keyed by its number)
 // and per message not yet in a turn, each made of slots redrawn only when what they show changed.
+// A reminder's turn (the session spoke first) has a "Reminder" label where the user's message goes.
 // A streaming reply keeps its finished markdown blocks (rendered once, the same DOM nodes while
 // tokens arrive) and redraws only its open tail. The view follows the stream unless the user has
 // scrolled up; then a "Jump to latest" button brings it back.
@@ -87,6 +88,10 @@ const Transcript = (() => {
   }
 
   function drawUser(view, li, turn, mayRedo) {
+    if (turn.kind === 'reminder') {  // the session spoke first: no message of the user's
+      update(li.slots.user, 'reminder', () => [el('div', 'reminder-label', 'Reminder')]);
+      return;
+    }
     const editing = view.editing === turn.number;
     update(li.slots.user, JSON.stringify([turn.user_text, mayRedo, editing]), () => {
       if (editing) return [editor(view, turn)];
@@ -205,7 +210,7 @@ const Transcript = (() => {
       li.dataset.turn = turn.number;
       const status = view.turnStatus(turn);
       const text = view.turnText(turn);
-      const mayRedo = open && turn === last && FINISHED.has(turn.status) && FINISHED.has(status);
+      const mayRedo = open && turn === last && turn.kind !== 'reminder' && FINISHED.has(turn.status) && FINISHED.has(status);
       const replaced = replacedBy.has(turn.number);
       li.className = `turn${replaced ? ' replaced' : ''}`;
       const original = byNumber.get(turn.replaces);
