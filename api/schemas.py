@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from durable_chat.api.auth import Role
 from durable_chat.workflows.contract import TITLE_MAX_CHARS, DoubleTexting, SessionStatus, UserMessage
@@ -122,6 +122,8 @@ class SessionOut(BaseModel):
 
 
 class SessionPatch(BaseModel):
+    """At least one of the two (else 422)."""
+
     # Bounded here; the rule itself (with its reason) is `contract.title_problem`.
     title: Text | None = Field(
         default=None,
@@ -129,12 +131,6 @@ class SessionPatch(BaseModel):
         description=f'1..{TITLE_MAX_CHARS} characters once trimmed, no control characters.',
     )
     double_texting: DoubleTexting | None = Field(default=None, description=DOUBLE_TEXTING_HELP)
-
-    @model_validator(mode='after')
-    def _something(self) -> Self:
-        if self.title is None and self.double_texting is None:
-            raise ValueError('give a title, a double_texting policy, or both')
-        return self
 
 
 class SessionPatched(BaseModel):

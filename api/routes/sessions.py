@@ -148,6 +148,8 @@ async def patch_session(
     message never replaces it). A double-texting policy: what a message sent while a reply is being
     written does from now on. A closed or deleted session is a 409."""
     await owners.authorize(session_id, user)
+    if body.title is None and body.double_texting is None:
+        raise HTTPException(422, 'give a title, a double_texting policy, or both')
     if body.title is not None and (problem := title_problem(body.title)) is not None:
         raise HTTPException(422, problem)
     patched = SessionPatched(session_id=session_id)
