@@ -31,16 +31,23 @@ OWNER_QUERY = {'user_id', 'user'}  # query parameters that name whose things to 
 
 @dataclass
 class World:
-    """What user A has: a session waiting on an approval, a memory, and the events of its stream."""
+    """What user A has: a session waiting on an approval, with a pending reminder, a memory, and the
+    events of its stream."""
 
     session_id: str
     memory_id: str
     approval_id: str
     event_id: str
+    reminder_id: str
 
     @property
     def ids(self) -> dict[str, str]:
-        return {'session_id': self.session_id, 'memory_id': self.memory_id, 'approval_id': self.approval_id}
+        return {
+            'session_id': self.session_id,
+            'memory_id': self.memory_id,
+            'approval_id': self.approval_id,
+            'reminder_id': self.reminder_id,
+        }
 
     def assert_leaks_nothing(self, text: str) -> None:
         # Only an id the caller sent may come back, in "no session <id>" / "no memory <id>".
@@ -63,6 +70,10 @@ async def world(api_url: str, workers: Workers) -> World:
         session_id = (await alice.post('/sessions', json={'message': first})).json()['session_id']
         client = await ChatClient(api_url, session_id, token_for(A)).connect()
         await client.wait_for(lambda: client.finished(1), timeout=60)
+        # A reminder B must neither see nor cancel.
+        await client.send('m-reminder', 'remind me in 5 hours to water the plants')
+        await client.wait_for(lambda: client.finished(2), timeout=60)
+        [reminder] = (await alice.get(f'/sessions/{session_id}/reminders')).json()
         # The forget tool asks for approval: A's session keeps a pending approval B must not answer.
         await client.send('m-2', f'forget {FACT}')
         [approval] = await client.wait_for(lambda: client.of_type('APPROVAL_REQUESTED'), timeout=60)
@@ -70,7 +81,7 @@ async def world(api_url: str, workers: Workers) -> World:
         [memory] = (await alice.get('/memories')).json()
     assert memory['text'] == FACT and approval['args'] == {'memory_id': memory['id']}
     assert client.last_event_id is not None
-    return World(session_id, memory['id'], approval['id'], client.last_event_id)
+    return World(session_id, memory['id'], approval['id'], client.last_event_id, reminder['id'])
 
 
 async def assert_intact(api_url: str, world: World) -> None:
@@ -78,6 +89,7 @@ async def assert_intact(api_url: str, world: World) -> None:
         session = (await alice.get(f'/sessions/{world.session_id}')).json()
         assert session['status'] == 'awaiting_approval'
         assert [(a['id'], a['status']) for a in session['approvals']] == [(world.approval_id, 'pending')]
+        assert [(r['id'], r['status']) for r in session['reminders']] == [(world.reminder_id, 'pending')]
         assert [m['id'] for m in (await alice.get('/memories')).json()] == [world.memory_id]
 
 
