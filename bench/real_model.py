@@ -76,7 +76,7 @@ def agents_dir(folder: Path) -> Path:
         'name': AGENT,
         'description': "The real model bench: the direct half's request, through the product.",
         'model_settings': dict(SETTINGS),
-        'metadata': {'models': [MODEL_NAME], 'memory': False},
+        'metadata': {'models': [MODEL_NAME], 'memory': False, 'reminders': False},
     }
     (directory / f'{AGENT}.json').write_text(json.dumps(spec))
     return directory

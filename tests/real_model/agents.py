@@ -19,7 +19,7 @@ codes = Agent(
     deps_type=ChatDeps,
     instructions='Use the lookup_code tool to find codes, then tell the user the code.',
     model_settings=ModelSettings(temperature=0, max_tokens=80),
-    capabilities=[DurableChat(models=[MODEL_NAME], memory=False)],
+    capabilities=[DurableChat(models=[MODEL_NAME], memory=False, reminders=False)],
 )
 
 
