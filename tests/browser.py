@@ -1,5 +1,6 @@
-"""Headless Chromium for the page tests: the fixtures, and what several page tests need (problems a
-page reports, screenshots at both widths and themes, an axe-core audit, reading a session)."""
+"""Headless Chromium for the page tests: the fixtures, and what several page tests need (signing in
+and sending, problems a page reports, screenshots at both widths and themes, an axe-core audit,
+reading a session)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 from tests.conftest import token_for
 
@@ -107,6 +108,16 @@ async def axe_violations(
         for v in results
         if v['impact'] in impacts
     ]
+
+
+async def sign_in(page: Page, api_url: str, user: str) -> None:
+    await page.goto(f'{api_url}/#token={token_for(user)}')
+    await expect(page.locator('#me')).to_have_text(user)
+
+
+async def say(page: Page, text: str) -> None:
+    await page.fill('#text', text)
+    await page.press('#text', 'Enter')
 
 
 async def read_session(api_url: str, user: str, session_id: str) -> dict[str, Any]:

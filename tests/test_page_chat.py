@@ -18,22 +18,12 @@ from durable_chat.testing.processes import Process
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.testing.services import api
 from durable_chat.testing.stack import Workers
-from tests.browser import DESKTOP, PHONE, axe_violations, browser, page, read_session, shoot
+from tests.browser import DESKTOP, PHONE, axe_violations, browser, page, read_session, say, shoot, sign_in
 from tests.conftest import token_for
 from tests.test_page import FEED, NEW_VIEW, event, open_session_id, snapshot, turn
 
 pytestmark = pytest.mark.integration
 __all__ = ['browser', 'page']  # the page fixtures of tests/browser.py
-
-
-async def sign_in(page: Page, api_url: str, user: str) -> None:
-    await page.goto(f'{api_url}/#token={token_for(user)}')
-    await expect(page.locator('#me')).to_have_text(user)
-
-
-async def say(page: Page, text: str) -> None:
-    await page.fill('#text', text)
-    await page.press('#text', 'Enter')
 
 
 async def expect_listed(page: Page, session_ids: list[str]) -> None:

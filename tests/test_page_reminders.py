@@ -20,7 +20,17 @@ from playwright.async_api import Browser, Page, expect
 from durable_chat.api.chat_sessions import BUSY
 from durable_chat.testing.processes import Process
 from durable_chat.workflows.offline_model import LABEL
-from tests.browser import DESKTOP, PHONE, axe_violations, browser, read_session, shoot, watch_for_problems
+from tests.browser import (
+    DESKTOP,
+    PHONE,
+    axe_violations,
+    browser,
+    read_session,
+    say,
+    shoot,
+    sign_in,
+    watch_for_problems,
+)
 from tests.conftest import token_for
 from tests.rollover import eventually
 from tests.test_page import open_session_id
@@ -41,16 +51,6 @@ async def tokyo(browser: Browser) -> AsyncIterator[Page]:
 
 def someone() -> str:
     return f'pr-{uuid.uuid4().hex[:8]}'
-
-
-async def sign_in(page: Page, api_url: str, user: str) -> None:
-    await page.goto(f'{api_url}/#token={token_for(user)}')
-    await expect(page.locator('#me')).to_have_text(user)
-
-
-async def say(page: Page, text: str) -> None:
-    await page.fill('#text', text)
-    await page.press('#text', 'Enter')
 
 
 def row(page: Page, number: int) -> Any:
