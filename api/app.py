@@ -19,7 +19,14 @@ from temporalio.service import RPCError
 
 from durable_chat.api import metrics, security, websocket
 from durable_chat.api.agents import NoCatalogue, UnknownChoice
-from durable_chat.api.chat_sessions import NotTheOwner, Refused, SessionClosed, SessionNotFound, SessionOwners
+from durable_chat.api.chat_sessions import (
+    NotTheOwner,
+    Refused,
+    SessionClosed,
+    SessionNotFound,
+    SessionOwners,
+    SessionUnreadable,
+)
 from durable_chat.api.routes import agents, auth, health, limits, memories, operator, sessions
 from durable_chat.api.schemas import error_responses
 from durable_chat.settings import Settings, get_settings
@@ -81,6 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> JSONResponse:
         return JSONResponse({'detail': str(error)}, status_code=409)
+
+    @app.exception_handler(SessionUnreadable)
+    async def unreadable(request: Request, error: SessionUnreadable) -> JSONResponse:
+        return JSONResponse({'detail': str(error)}, status_code=503)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, error: RPCError) -> JSONResponse:

@@ -86,6 +86,14 @@ class Refused(Exception):
     """The workflow refused a request (an update's validator said why)."""
 
 
+class SessionUnreadable(Exception):
+    """The session's snapshot query failed in the worker (its history did not replay, or the query
+    raised): the session exists, but what it holds can't be read now (a 503 saying why)."""
+
+    def __init__(self, session_id: str, reason: str) -> None:
+        super().__init__(f'session {session_id} could not be read: {reason}')
+
+
 class CannotRedo(MessageRejected):
     """A message that redoes a turn which is not the session's last finished turn (a 409)."""
 
@@ -270,6 +278,8 @@ async def snapshot(client: Client, session_id: str, rpc_timeout: timedelta | Non
         if error.status == RPCStatusCode.NOT_FOUND:
             raise SessionNotFound(session_id) from error
         raise
+    except WorkflowQueryFailedError as error:
+        raise SessionUnreadable(session_id, error.message) from error
     policies.remember(session_id, current.double_texting)
     return current
 
@@ -280,7 +290,7 @@ async def _snapshot_if_answered(client: Client, session_id: str) -> Snapshot | N
         return await snapshot(client, session_id, rpc_timeout=CHECK_TIMEOUT)
     except SessionNotFound:
         raise
-    except (RPCError, WorkflowQueryFailedError):
+    except (RPCError, SessionUnreadable):
         return None
 
 

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from durable_chat.api import chat_sessions, limits, metrics, streams
 from durable_chat.api.auth import Principal
-from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound
+from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound, SessionUnreadable
 from durable_chat.api.deps import authenticate
 from durable_chat.api.live_stats import FirstTokens
 from durable_chat.api.metrics import FRAMES, WEBSOCKETS
@@ -102,6 +102,10 @@ async def _serve(socket: _Socket, user: Principal, session_id: str, after: str |
     except SessionNotFound:
         await socket.error(f'no session {session_id}', status=404)
         await socket.ws.close(CLOSE_NOT_FOUND, 'no such session')
+        return
+    except SessionUnreadable as error:
+        await socket.error(str(error), status=503)
+        await socket.ws.close(CLOSE_TRY_AGAIN_LATER, 'session unreadable')
         return
     except aioredis.RedisError as error:
         # Without the stream there is no live tail to join the snapshot to: the client comes back.
