@@ -341,9 +341,9 @@ class ChatSession(PydanticAIWorkflow, Reminders):
             return
         self._status = status
         # A deleted session stays `deleted` in visibility whatever it does while it closes.
-        listed = DELETED if self.state.deleted else status
+        shown = DELETED if self.state.deleted else status
         workflow.upsert_search_attributes(
-            [SA_STATUS.value_set(listed), SA_LAST_ACTIVITY.value_set(workflow.now())]
+            [SA_STATUS.value_set(shown), SA_LAST_ACTIVITY.value_set(workflow.now())]
         )
 
     async def _run_turn(self, turn: Turn) -> None:
