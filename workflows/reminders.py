@@ -154,11 +154,12 @@ class Reminders:
             self._post_reminder(reminder)
 
     def _post_reminder(self, reminder: Reminder) -> None:
-        turns = self.state.turns
-        number = turns[-1].number + 1 if turns else self.state.archived_turns + 1
+        number = self.state.next_turn_number()
         reminder.status = 'fired'
         reminder.fired_turn = number
-        turns.append(Turn(number=number, message_id=f'reminder:{reminder.id}', user_text='', kind='reminder'))
+        self.state.turns.append(
+            Turn(number=number, message_id=f'reminder:{reminder.id}', user_text='', kind='reminder')
+        )
 
     def _prompt(self, turn: Turn) -> str:
         """What the model is asked in this turn: the user's message, or to deliver a reminder."""

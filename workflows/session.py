@@ -162,7 +162,7 @@ class ChatSession(PydanticAIWorkflow, Reminders):
             return  # a redelivery: the first one is already queued or answered
         self._seen.add(message.id)
         self.state.seen_message_ids.append(message.id)
-        number = self.state.turns[-1].number + 1 if self.state.turns else self.state.archived_turns + 1
+        number = self.state.next_turn_number()
         turn = Turn(number=number, message_id=message.id, user_text=message.text)
         if message.replaces and self._redoable(message.replaces) and workflow.patched(REDO_TURN_PATCH):
             turn.replaces = message.replaces

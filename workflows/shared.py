@@ -34,6 +34,10 @@ class SessionState(SessionOptions):
     deleted: bool = False
     """The user deleted the session: its `ChatStatus` is `deleted` from then on (it is closing)."""
 
+    def next_turn_number(self) -> int:
+        """The number a new turn takes: after the last one held, or after the archived ones."""
+        return self.turns[-1].number + 1 if self.turns else self.archived_turns + 1
+
 
 @dataclass
 class TurnDeps:
