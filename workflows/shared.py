@@ -53,6 +53,9 @@ class TurnDeps:
     step_offset: int = 0
     """Model steps of earlier agent runs in this turn (one resumed after an approval), so stream
     events keep one step number per model request across the whole turn."""
+    delegation: str = ''
+    """In a delegated sub-agent's run (a child workflow): the parent's `delegate` tool call id. Its
+    stream events go to the parent session's stream tagged with it; '' in a session's own run."""
 
 
 @dataclass
