@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from durable_chat.workflows.compensation import compensate_tool_call
 from durable_chat.workflows.contract import TURN_INTERRUPTED
 from durable_chat.workflows.events import publish, stop_turn, streamed_text
 from durable_chat.workflows.shared import TurnEvent
@@ -39,5 +40,5 @@ async def interrupt_turn_stream(event: TurnEvent) -> str:
     return partial
 
 
-SESSION_ACTIVITIES = [publish_turn_event, interrupt_turn_stream]
-"""The session workflow's own activities (local activities), for the chat worker to register."""
+SESSION_ACTIVITIES = [publish_turn_event, interrupt_turn_stream, compensate_tool_call]
+"""The session workflow's own activities (the stream's as local activities), for the chat worker to register."""

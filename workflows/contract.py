@@ -34,6 +34,7 @@ FINISHED_TURN_STATUSES = frozenset({'done', 'failed', 'interrupted', 'dropped'})
 ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
 TurnKind = Literal['message', 'reminder']
 ReminderStatus = Literal['pending', 'fired', 'cancelled']
+UndoStatus = Literal['undone', 'failed']
 DoubleTexting = Literal['enqueue', 'interrupt', 'reject']
 DOUBLE_TEXTING_POLICIES: tuple[DoubleTexting, ...] = ('enqueue', 'interrupt', 'reject')
 DELETED = 'deleted'
@@ -92,6 +93,17 @@ TOOL_RESULT_CHARS = 2_000
 
 
 @dataclass
+class Undo:
+    """A tool call of a turn that did not finish, undone by the tool's compensation (or not)."""
+
+    tool_call_id: str
+    tool_name: str
+    status: UndoStatus
+    text: str
+    """What was undone, in the compensation's words, or why it could not be."""
+
+
+@dataclass
 class Turn:
     """One user message and the agent's answer to it, as the page shows it."""
 
@@ -111,6 +123,8 @@ class Turn:
     kind: TurnKind = 'message'
     """'reminder': the session spoke first, when a reminder came due (no user message: `user_text`
     is '' and `message_id` is `reminder:<reminder id>`)."""
+    undone: list[Undo] = field(default_factory=list[Undo])
+    """Tool calls undone because the turn did not finish (interrupted, failed, closed), latest first."""
 
     @property
     def size(self) -> int:
@@ -358,6 +372,8 @@ APPROVAL_ANSWERED = 'APPROVAL_ANSWERED'
 MODEL_ERROR = 'MODEL_ERROR'
 """A model request of the turn failed: `reason` in words, and whether it is `retrying`."""
 TEXT_MESSAGE_CONTENT = 'TEXT_MESSAGE_CONTENT'
+TOOL_UNDONE = 'TOOL_UNDONE'
+"""A tool call of a turn that did not finish was undone (or could not be): an `Undo`'s fields."""
 
 Frame = dict[str, Any]
 """A stream event as clients get it: its data, plus type, event_id, turn, step, attempt and seq."""

@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
     from durable_chat.workflows.agents.registry import installed
+    from durable_chat.workflows.compensation import Compensating
+    from durable_chat.workflows.compensation import in_words as undone_in_words
     from durable_chat.workflows.contract import (
         APPROVAL_ANSWERED,
         APPROVAL_REQUESTED,
@@ -114,7 +116,7 @@ _R = TypeVar('_R')
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class ChatSession(PydanticAIWorkflow, Reminders):
+class ChatSession(PydanticAIWorkflow, Reminders, Compensating):
     # The worker registers the agents of its registry (`workflows.agents`), read at its start.
     __pydantic_ai_agents__ = ()
 
@@ -128,6 +130,7 @@ class ChatSession(PydanticAIWorkflow, Reminders):
         self._interrupt: InterruptRequest | None = None
         self._turn_seconds_used = 0.0
         self._closing = False
+        self._start_recording()
         # The start input (the carried-over state) is in the history too; only growth is bounded.
         self._run_start_bytes = workflow.info().get_current_history_size()
 
@@ -351,6 +354,7 @@ class ChatSession(PydanticAIWorkflow, Reminders):
         self._running = turn
         self._interrupt = None
         self._turn_seconds_used = 0.0
+        self._start_recording()
         self._set_status('thinking', touch=True)
         if turn.replaces:
             self.state.messages = without_exchange(self.state.messages, self._turn(turn.replaces))
@@ -429,6 +433,7 @@ class ChatSession(PydanticAIWorkflow, Reminders):
         turn.status = 'failed'
         turn.reply = reply
         await self._publish(TurnEvent(self.state.session_id, turn.number, RUN_ERROR, {'message': reply}))
+        await self._undo(turn)
 
     async def _timed(self, run: Awaitable[_R]) -> _R:
         """Runs one agent run of the turn within what is left of the turn's time budget."""
@@ -524,6 +529,8 @@ class ChatSession(PydanticAIWorkflow, Reminders):
         else:
             await self._publish(event)
         marker = STOPPED_MARKER if by == TIME_BUDGET else INTERRUPTED_MARKER
+        if undone := await self._undo(turn):
+            marker = f'{marker}\n{undone_in_words(undone)}'
         self.state.messages = [
             *self.state.messages,
             ModelRequest(parts=[UserPromptPart(content=self._prompt(turn))]),

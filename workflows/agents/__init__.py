@@ -3,10 +3,12 @@
 What a deployer imports to write a Python agent (see README, "Bring your own agent"):
 
     from durable_chat.workflows.agents import ChatDeps, DurableChat, ToolSettings, idempotency_key
+    from durable_chat.workflows.agents import Compensations, ToolRun  # tools that can be undone
 """
 
 from durable_chat.workflows.agents.durability import DurableChat
 from durable_chat.workflows.agents.tools import ToolSettings, idempotency_key
+from durable_chat.workflows.compensation import Compensations, ToolRun
 from durable_chat.workflows.shared import TurnDeps as ChatDeps
 
-__all__ = ['ChatDeps', 'DurableChat', 'ToolSettings', 'idempotency_key']
+__all__ = ['ChatDeps', 'Compensations', 'DurableChat', 'ToolRun', 'ToolSettings', 'idempotency_key']
