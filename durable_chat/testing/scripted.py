@@ -5,12 +5,15 @@ Its replies are a pure function of the user's message, so a retried attempt stre
 - `slow N [label]`: N numbered words, one token each, 40 ms apart (a reply long enough to interrupt);
 - `drip N`: N numbered words, 0.5 s apart (a turn that outlasts a short time budget);
 - `unreachable`: fails as a model server that is down does (httpx's ConnectError), every attempt;
+- `rejected`: fails as a model server that refuses the request does (not retried);
 - `endless`: numbered words, 2 ms apart, that never stop (only the reply budget ends it);
 - `burst N`: N numbered words, one token each, as fast as the model can yield (fan-out throughput);
 - `remember that ...`, `forget ...`, `what do you remember ...`: the offline assistant's tool flows
   (the memory tools, `forget` asking for approval), replies in fast tokens;
 - `call TOOL {json args}`: calls that tool (any tool of the agent: an MCP server's, a Python
   agent's) with those arguments, then replies `TOOL said: <its result>`;
+- `tools TOOL {json args}; TOOL {json args} then SCRIPT`: calls the tools one per model step, in
+  order, then answers as SCRIPT would (`slow 300` to be interrupted, `unreachable` to fail);
 - `instructions: <question>`: lists the memories recalled (for the question) into the instructions;
 - anything else: `Echo: <message>` in word tokens, 5 ms apart.
 """
@@ -24,7 +27,15 @@ import re
 from collections.abc import AsyncIterator
 
 import httpx
-from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolReturnPart
+from pydantic_ai.exceptions import ModelRequestRejectedError
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 from durable_chat.workflows.offline_model import (
@@ -37,6 +48,8 @@ from durable_chat.workflows.offline_model import (
 
 TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember|remind me|\[Reminder due\])', re.I)
 CALL = re.compile(r'call (\S+) (\{.*\})', re.S)
+PLAN = re.compile(r'tools (.+) then (.+)', re.S)
+PLANNED_CALL = re.compile(r'(\S+) (\{.*\})', re.S)
 
 SLOW_TOKEN_SECONDS = 0.04
 FAST_TOKEN_SECONDS = 0.005
@@ -66,6 +79,13 @@ def expected_reply(text: str) -> str:
 
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
     text = last_user_text(messages)
+    if plan := PLAN.fullmatch(text.strip()):
+        calls = [PLANNED_CALL.fullmatch(call.strip()) for call in plan[1].split(';')]
+        done = _tool_returns_since_prompt(messages)
+        if done < len(calls) and (call := calls[done]) is not None:
+            yield {0: DeltaToolCall(name=call[1], json_args=call[2])}
+            return
+        text = plan[2].strip()
     if text.startswith('instructions:'):
         listed = '; '.join(instructed_memories(info.instructions)) or 'nothing'
         parts, delay = tokens(f'Instructed: {listed}'), FAST_TOKEN_SECONDS
@@ -86,6 +106,8 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
         parts, delay = tokens(step), FAST_TOKEN_SECONDS
     elif text.strip() == 'unreachable':
         raise httpx.ConnectError('All connection attempts failed')
+    elif text.strip() == 'rejected':
+        raise ModelRequestRejectedError('scripted', 'the request was rejected')
     elif text.strip() == 'endless':
         for i in itertools.count(1):
             await asyncio.sleep(ENDLESS_TOKEN_SECONDS)
@@ -103,6 +125,16 @@ def _last_tool_return(messages: list[ModelMessage]) -> ToolReturnPart | None:
     if isinstance(last, ModelRequest):
         return next((p for p in last.parts if isinstance(p, ToolReturnPart)), None)
     return None
+
+
+def _tool_returns_since_prompt(messages: list[ModelMessage]) -> int:
+    count = 0
+    for message in reversed(messages):
+        if isinstance(message, ModelRequest):
+            if any(isinstance(p, UserPromptPart) for p in message.parts):
+                break
+            count += sum(isinstance(p, ToolReturnPart) for p in message.parts)
+    return count
 
 
 def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:

@@ -11,6 +11,7 @@ from pydantic_ai import Agent, RunContext
 
 from durable_chat.workflows.agents import ChatDeps, DurableChat, ToolSettings, idempotency_key
 from durable_chat.workflows.agents.tools import side_effect
+from examples.trip import trip_agent
 
 LEDGER_ENV = 'SHOP_LEDGER'
 CRASH_ONCE_ENV = 'SHOP_CRASH_AFTER_ORDER'
@@ -27,6 +28,10 @@ shop = Agent(
     instructions='You place orders with `place_order`.',
     capabilities=[DurableChat(models=[SCRIPTED, 'offline'], memory=False)],
 )
+
+
+trip = trip_agent(SCRIPTED)
+"""The example whose bookings are undone when a turn does not finish (examples/trip.py)."""
 
 
 def ledger() -> Path:

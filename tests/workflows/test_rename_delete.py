@@ -123,17 +123,19 @@ async def test_the_last_activity_moves_with_a_rename_and_with_each_turn_start(ne
     await chat.interrupt()
 
 
-async def closing_chat(client: Client, settings: Settings, redis: aioredis.Redis) -> Chat:
+async def closing_chat(
+    client: Client, settings: Settings, redis: aioredis.Redis, agent: str = 'chat'
+) -> Chat:
     """A session started as `new_chat` starts them, but left alone at the end: this one closes."""
     session_id = uuid.uuid4().hex
     user = f'{settings.task_queue}-user'
-    options = SessionOptions(session_id, user, memory_task_queue=settings.memory_task_queue)
+    options = SessionOptions(session_id, user, memory_task_queue=settings.memory_task_queue, agent=agent)
     first = await client.start_workflow(
         WORKFLOW_NAME,
         NewSession(state=options),
         id=workflow_id(session_id),
         task_queue=settings.task_queue,
-        search_attributes=search_attributes(user, 'idle'),
+        search_attributes=search_attributes(user, 'idle', agent=agent, model=''),
     )
     handle = client.get_workflow_handle(workflow_id(session_id))
     return Chat(client, handle, session_id, user, redis, first_run_id=first.first_execution_run_id or '')
