@@ -142,7 +142,8 @@ const Transcript = (() => {
     const note = (FINISHED.has(turn.status) ? turn.note : view.live.get(turn.number)?.note) || '';
     const modelStatus = modelWords(view, turn);
     const copyable = FINISHED.has(status) && Boolean(text);
-    const key = JSON.stringify([status, Boolean(text), byModel && turn.model, note, modelStatus, copyable, mayRedo]);
+    const undone = turn.undone || [];
+    const key = JSON.stringify([status, Boolean(text), byModel && turn.model, note, modelStatus, copyable, mayRedo, undone]);
     update(li.slots.after, key, () => [
       status === 'interrupted' && text && el('div', 'interrupted-mark', '— stopped'),
       (copyable || mayRedo) && actions('reply',
@@ -151,8 +152,20 @@ const Transcript = (() => {
           () => view.send(turn.user_text, { replaces: turn.number }).catch((error) => { view.errorEl.textContent = DC.explain(error); }))),
       byModel && turn.model && el('div', 'turn-model', `answered by ${turn.model}`),
       note && el('div', 'turn-note', note),
+      undone.length > 0 && undoneList(undone),
       modelStatus && el('div', 'model-status', modelStatus),
     ]);
+  }
+
+  function undoneList(undone) {
+    // What the turn's tools did and the session undid because the turn did not finish, latest first.
+    const list = el('ul', 'turn-undone');
+    list.setAttribute('aria-label', 'Undone because the reply did not finish');
+    for (const undo of undone) {
+      const item = el('li', `undo undo-${undo.status}`, undo.status === 'undone' ? `Undone: ${undo.text}` : `Not undone: ${undo.text}`);
+      list.append(item);
+    }
+    return list;
   }
 
   function modelWords(view, turn) {
