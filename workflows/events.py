@@ -4,6 +4,10 @@ Runs inside activities (the model activity streams model events live; pydantic-a
 in activities of their own), never in workflow code. Each entry is tagged with the turn, the model
 step within the turn and the activity attempt, so a client can drop the partial text of an attempt
 that a retry replaces.
+
+A delegated sub-agent (a child workflow, `workflows/delegation.py`) writes its events into the parent
+session's stream, under the parent's turn, with steps of its own (`STEPS_PER_PARENT_STEP`) and
+`parentToolCallId`: the parent's `delegate` call they belong to. They are not the turn's reply.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from durable_chat.workflows.shared import TurnDeps
 STOPPED_TTL_SECONDS = 24 * 3600
 PUBLISHED_TTL_SECONDS = 24 * 3600
 TAIL_PAGE = 256
+PARENT_TOOL_CALL_ID = 'parentToolCallId'
+"""In a delegated sub-agent's frames: the parent's `delegate` tool call (AG-UI's camelCase)."""
 
 # Appends an agent event unless its turn was stopped: once TURN_INTERRUPTED is in the stream, no
 # later token of that turn can follow it, even while the cancelled activity is still generating.
@@ -129,7 +135,8 @@ async def stop_turn(session_id: str, turn: int) -> None:
 
 
 async def streamed_text(session_id: str, turn: int) -> str:
-    """The text of `turn` as a client built it from the stream: the latest attempt of each step.
+    """The text of `turn` as a client built it from the stream: the latest attempt of each step,
+    a delegated sub-agent's text left out (it is the `delegate` call's, not the reply's).
 
     Read once the turn is stopped, it is exactly what a connected page showed when it stopped."""
     redis = redis_client()
@@ -141,7 +148,11 @@ async def streamed_text(session_id: str, turn: int) -> str:
             await redis.xrevrange(stream_key(session_id), max=end, min='-', count=TAIL_PAGE),
         )
         older = [e for e in page if int(e[1][b'turn']) < turn]
-        frames.extend(decode_event(*e) for e in page if int(e[1][b'turn']) == turn)
+        frames.extend(
+            frame
+            for e in page
+            if int(e[1][b'turn']) == turn and PARENT_TOOL_CALL_ID not in (frame := decode_event(*e))
+        )
         if older or len(page) < TAIL_PAGE:
             break
         end = f'({page[-1][0].decode()}'
@@ -215,6 +226,7 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
     # run_step restarts with each agent run; a turn that resumes after an approval runs again.
     step = ctx.run_step + deps.step_offset
     translator = AGUIEventStream[TurnDeps, str](thread_id=deps.session_id, run_id=f'turn-{deps.turn}')
+    nested = {PARENT_TOOL_CALL_ID: deps.delegation} if deps.delegation else {}
     appender = _Appender(deps.session_id)
     first = True
     try:
@@ -223,10 +235,10 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
                 continue  # interrupted: the activity's cancellation arrives with its next heartbeat
             if first and attempt > 1:
                 # A retry streams the step again from its start: clients drop what they hold of it.
-                appender.add(encode_event(deps.turn, step, attempt, ATTEMPT_STARTED, {}))
+                appender.add(encode_event(deps.turn, step, attempt, ATTEMPT_STARTED, nested))
             first = False
             async for agui_event in translator.handle_event(event):
-                data = _agui_data(agui_event)
+                data = {**_agui_data(agui_event), **nested}
                 appender.add(encode_event(deps.turn, step, attempt, str(agui_event.type.value), data))
     finally:
         await appender.close()

@@ -3,8 +3,10 @@
 It is pydantic-ai's `TemporalDurability` (model requests and tools as activities, the event stream
 handler writing each event to the session's stream) with this product's settings, the models a
 session of the agent may choose, and the user's long-term memory: the memory tools and the memories
-recalled for the turn's message, unless `memory=False`. Spec-file agents get it from the registry;
-a Python agent lists it in `capabilities=[...]` and writes no Temporal code.
+recalled for the turn's message, unless `memory=False`; with `delegates`, the `delegate` tool that
+hands a task to another registered agent (a child workflow, `workflows/delegation.py`). Spec-file
+agents get it from the registry; a Python agent lists it in `capabilities=[...]` and writes no
+Temporal code.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic_ai.toolsets import AbstractToolset
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityConfig
 
+from durable_chat.workflows.delegation import delegation_toolset
 from durable_chat.workflows.events import publish_agent_events
 from durable_chat.workflows.models import model_for
 from durable_chat.workflows.shared import TurnDeps
@@ -60,6 +63,7 @@ class ChatDurability(TemporalDurability[TurnDeps]):
         context_window: int | None = None,
         memory: bool = True,
         reminders: bool = True,
+        delegates: Sequence[str] = (),
     ) -> None:
         if not models:
             raise ValueError('DurableChat needs at least one model name')
@@ -76,6 +80,8 @@ class ChatDurability(TemporalDurability[TurnDeps]):
         self.memory = memory
         self.reminders = reminders
         """The session's own `remind` tool (answered by the workflow, `workflows/reminders.py`)."""
+        self.delegates = list(dict.fromkeys(delegates))
+        """Registered agents this one may hand tasks to (`delegate`); the registry checks they exist."""
 
     def get_model_settings(self) -> Any:
         # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
@@ -93,11 +99,26 @@ class SessionMemory(AbstractCapability[TurnDeps]):
         return remembered
 
 
+@dataclass
+class Delegation(AbstractCapability[TurnDeps]):
+    """The `delegate` tool, offered with the agents it may hand a task to."""
+
+    delegates: Sequence[str]
+
+    def __post_init__(self) -> None:
+        # One toolset for the agent's life: the durable wrapper (and its child workflow) is bound to it.
+        self._toolset = delegation_toolset(self.delegates)
+
+    def get_toolset(self) -> AbstractToolset[TurnDeps] | None:
+        return self._toolset
+
+
 def DurableChat(  # noqa: N802 (read as the capability it returns)
     *,
     models: Sequence[str],
     memory: bool = True,
     reminders: bool = True,
+    delegates: Sequence[str] = (),
     tool_activity: dict[str, ActivityConfig] | None = None,
     context_window: int | None = None,
 ) -> AbstractCapability[TurnDeps]:
@@ -106,8 +127,11 @@ def DurableChat(  # noqa: N802 (read as the capability it returns)
     `models`: the model names a session of this agent may choose (see `durable_chat.workflows.models`),
     the first being the default. `memory`: the memory tools (`remember`, `recall`, `forget`) and the
     recalled memories in the instructions. `reminders`: the `remind` tool, which the session answers
-    itself (a durable timer in the workflow, then a message to the user). `tool_activity`: activity settings of the agent's own
-    toolsets by toolset id (an MCP server's name), merged over pydantic-ai's defaults.
+    itself (a durable timer in the workflow, then a message to the user). `delegates`: registered agent
+    names this agent may hand a task to with the `delegate` tool, each run as a child workflow whose
+    progress streams into the turn (one level: a sub-agent does not delegate). `tool_activity`:
+    activity settings of the agent's own toolsets by toolset id (an MCP server's name), merged over
+    pydantic-ai's defaults.
     `context_window`: tokens, for compaction by the model's own token count.
     """
     durability = ChatDurability(
@@ -116,5 +140,11 @@ def DurableChat(  # noqa: N802 (read as the capability it returns)
         context_window=context_window,
         memory=memory,
         reminders=reminders,
+        delegates=delegates,
     )
-    return CombinedCapability([durability, SessionMemory()] if memory else [durability])
+    capabilities: list[AbstractCapability[TurnDeps]] = [durability]
+    if memory:
+        capabilities.append(SessionMemory())
+    if durability.delegates:
+        capabilities.append(Delegation(durability.delegates))
+    return CombinedCapability(capabilities)

@@ -115,11 +115,25 @@ def load_registry(settings: Settings) -> Registry:
                 registry.add(entry)
     if not registry.entries:
         raise RegistryError('no agents: the agents directories and modules in settings define none')
+    check_delegates(registry)
     names = sorted(registry.entries)
     registry.default_agent = settings.default_agent if settings.default_agent in names else names[0]
     models = list(dict.fromkeys(m for entry in registry for m in entry.models))
     registry.summarizer = build_summarizer(models)
     return registry
+
+
+def check_delegates(registry: Registry) -> None:
+    """Each agent delegates only to other registered agents (a typo would otherwise show at run time)."""
+    for entry in registry:
+        for name in entry.durability.delegates:
+            if name == entry.name:
+                raise RegistryError(f'{entry.source}: the agent {name!r} cannot delegate to itself')
+            if name not in registry.entries:
+                known = ', '.join(sorted(registry.entries))
+                raise RegistryError(
+                    f'{entry.source}: delegates to {name!r}, which is not a registered agent (there are: {known})'
+                )
 
 
 _installed: Registry | None = None

@@ -8,6 +8,7 @@ durable-chat reads its own keys under the spec's `metadata`:
       memory: true                   # the memory tools and recalled memories (default true)
       reminders: true                # the `remind` tool the session answers itself (default true)
       context_window: 32768          # tokens: compact the history before a turn's input nears it
+      delegates: [researcher]        # agents it may hand a task to (`delegate`, a child workflow)
       mcp_servers:                   # Claude Desktop's `mcpServers` shape: stdio or HTTP
         time: {command: mcp-server-time}
       tools:                         # per tool, by the name the model sees
@@ -55,6 +56,7 @@ class ChatOptions(BaseModel):
     memory: bool = True
     reminders: bool = True
     context_window: int | None = Field(default=None, gt=0)
+    delegates: list[str] = Field(default_factory=list[str])
     mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict[str, dict[str, Any]])
     tools: dict[str, ToolOptions] = Field(default_factory=dict[str, ToolOptions])
 
@@ -92,6 +94,7 @@ def spec_agent(path: Path, settings: Settings) -> AgentEntry:
             memory=options.memory,
             reminders=options.reminders,
             context_window=options.context_window,
+            delegates=options.delegates,
             tool_activity=_server_activity(path, options),
         ),
         *_tool_settings(options.tools),
