@@ -27,13 +27,16 @@ UPDATE_RENAME = 'rename'
 UPDATE_DELETE = 'delete'
 UPDATE_CANCEL_REMINDER = 'cancel_reminder'
 UPDATE_SET_DOUBLE_TEXTING = 'set_double_texting'
+SIGNAL_CHECK_IN = 'check_in'
+UPDATE_CANCEL_CHECK_IN = 'cancel_check_in'
 
 SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
 TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
 FINISHED_TURN_STATUSES = frozenset({'done', 'failed', 'interrupted', 'dropped'})
 ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
-TurnKind = Literal['message', 'reminder']
+TurnKind = Literal['message', 'reminder', 'check_in']
 ReminderStatus = Literal['pending', 'fired', 'cancelled']
+CheckInStatus = Literal['active', 'cancelled']
 UndoStatus = Literal['undone', 'failed']
 DoubleTexting = Literal['enqueue', 'interrupt', 'reject']
 DOUBLE_TEXTING_POLICIES: tuple[DoubleTexting, ...] = ('enqueue', 'interrupt', 'reject')
@@ -122,7 +125,8 @@ class Turn:
     the transcript as it was; the model answering this one does not see its exchange."""
     kind: TurnKind = 'message'
     """'reminder': the session spoke first, when a reminder came due (no user message: `user_text`
-    is '' and `message_id` is `reminder:<reminder id>`)."""
+    is '' and `message_id` is `reminder:<reminder id>`). 'check_in': the same, when a check-in's
+    schedule came due (`message_id` is `check_in:<check-in id>:<scheduled time>`)."""
     undone: list[Undo] = field(default_factory=list[Undo])
     """Tool calls undone because the turn did not finish (interrupted, failed, closed), latest first."""
 
@@ -164,6 +168,44 @@ class Reminder:
 class CancelReminder:
     reminder_id: str
     by: str = ''
+
+
+@dataclass
+class CheckIn:
+    """A recurring check-in the agent was asked for: a Temporal Schedule signals the session at each
+    of its times, and the session then asks the user about `text`."""
+
+    id: str
+    text: str
+    schedule: str
+    """When, in words ("every Monday at 09:00 (Europe/Lisbon)", "every 2 seconds")."""
+    set_in_turn: int
+    cron: str = ''
+    """5 fields, in the session's time zone; '' for an interval."""
+    every_seconds: int = 0
+    schedule_id: str = ''
+    """The Temporal Schedule's id (it names the session and the check-in)."""
+    status: CheckInStatus = 'active'
+    fired: int = 0
+    """Check-in turns it has posted."""
+    last_fired_turn: int = 0
+    cancelled_by: str = ''
+    """Who cancelled it; 'session closed' when the session's close deleted its schedule."""
+
+
+@dataclass
+class CancelCheckIn:
+    check_in_id: str
+    by: str = ''
+
+
+@dataclass
+class CheckInCame:
+    """The `check_in` signal: one scheduled time of a check-in came (sent by its schedule's run)."""
+
+    check_in_id: str
+    due: str
+    """The scheduled time, ISO 8601 UTC: with the id, it names the check-in turn (a redelivery is ignored)."""
 
 
 @dataclass
@@ -211,6 +253,8 @@ class Snapshot:
     """Pending ones by due time, then the ones fired or cancelled lately."""
     timezone: str = ''
     double_texting: DoubleTexting = 'enqueue'
+    check_ins: list[CheckIn] = field(default_factory=list[CheckIn])
+    """Active ones in the order they were set, then the ones cancelled lately."""
 
     @property
     def finished_turns(self) -> set[int]:

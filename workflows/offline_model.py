@@ -3,7 +3,8 @@
 It exists so that every part of the product can be seen with nothing configured (docs/architecture.md, "Models"). It
 streams its replies token by token like a real model, says plainly what it is, and drives the
 memory tools: "remember that ...", "what do you remember?", "forget ..." (which asks for approval),
-and sets reminders: "remind me in 10 minutes to stretch".
+sets reminders: "remind me in 10 minutes to stretch", and check-ins: "check in every 2 hours about my
+water intake", "every Monday at 9 ask me about my week".
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ _REMIND = re.compile(
     re.I | re.S,
 )
 _UNIT_SECONDS = {'s': 1, 'm': 60, 'h': 3600}
+_CHECK_IN_EVERY = re.compile(
+    r'^\s*(?:please\s+)?check in(?: with me)? every (?P<count>\d+)?\s*'
+    r'(?P<unit>s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)\s+(?:about|on|to ask about)\s+(?P<what>.+)$',
+    re.I | re.S,
+)
+_WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday']
+_DAY = r'(?:day|weekday|sunday|monday|tuesday|wednesday|thursday|friday|saturday)s?'
+_CHECK_IN_AT = re.compile(
+    rf'^\s*(?:please\s+)?every (?P<days>{_DAY}(?:\s*(?:,|and)\s*{_DAY})*) at (?P<hour>\d{{1,2}})'
+    r'(?::(?P<minute>\d{2}))?\s*(?P<half>am|pm)?,?\s+(?:ask me|check in(?: with me)?)\s+(?:about|on)\s+(?P<what>.+)$',
+    re.I | re.S,
+)
+_CHECK_IN_DUE = re.compile(r'^\[Check-in due\].*? ask them about: (?P<what>.+?)\nWrite the check-in', re.S)
 _DUE = re.compile(r'^\[Reminder due\].*? of: (?P<what>.+?)\nWrite the reminder', re.S)
 _MEMORY_HEADER = 'What you remember about this user'
 
@@ -87,6 +101,10 @@ def decide(messages: list[ModelMessage], instructions: str | None) -> tuple[str,
         return _after_tool(text, tool_return)
     if match := _DUE.match(text):
         return f'{LABEL} Reminder: {match["what"].strip()}'
+    if match := _CHECK_IN_DUE.match(text):
+        return f'{LABEL} Checking in about {match["what"].strip()}: how is it going?'
+    if step := check_in_call(text):
+        return step
     if match := _REMIND.match(text):
         seconds = int(match['count']) * _UNIT_SECONDS[match['unit'][0].lower()]
         return 'remind', {'in_seconds': seconds, 'text': match['what'].strip().rstrip('.')}
@@ -99,9 +117,35 @@ def decide(messages: list[ModelMessage], instructions: str | None) -> tuple[str,
     return _reply(text, instructed_memories(instructions))
 
 
+def check_in_call(text: str) -> tuple[str, dict[str, object]] | None:
+    """A `check_in` call for "check in every N units about X" or "every Monday at 9 ask me about X"."""
+    if match := _CHECK_IN_EVERY.match(text):
+        seconds = int(match['count'] or 1) * _UNIT_SECONDS[match['unit'][0].lower()]
+        return 'check_in', {'every_seconds': seconds, 'text': match['what'].strip().rstrip('.')}
+    if match := _CHECK_IN_AT.match(text):
+        hour, minute = int(match['hour']), int(match['minute'] or 0)
+        if match['half']:
+            hour = hour % 12 + (12 if match['half'].lower() == 'pm' else 0)
+        return 'check_in', {
+            'cron': f'{minute} {hour} * * {_weekdays(match["days"])}',
+            'text': match['what'].strip().rstrip('.'),
+        }
+    return None
+
+
+def _weekdays(days: str) -> str:
+    """Cron's day-of-week field for "Monday", "Mondays and Fridays", "weekday", "day"."""
+    named = [d.rstrip('s') for d in re.findall(r'[a-z]+', days.lower()) if d != 'and']
+    if 'day' in named:
+        return '*'
+    if 'weekday' in named:
+        return '1-5'
+    return ','.join(str(n) for n in sorted({_WEEKDAYS.index(d) for d in named}))
+
+
 def _after_tool(text: str, tool_return: ToolReturnPart) -> tuple[str, dict[str, object]] | str:
     content = tool_return.content
-    if tool_return.tool_name == 'remind':
+    if tool_return.tool_name in ('remind', 'check_in'):
         return f'{LABEL} {content}.'
     if tool_return.tool_name == 'remember':
         return f"{LABEL} Noted. I'll remember it ({content})."

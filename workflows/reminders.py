@@ -16,6 +16,7 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import ExternalToolset
 from temporalio import workflow
 
+from durable_chat.workflows.check_ins import CHECK_IN_DEFINITION
 from durable_chat.workflows.contract import UPDATE_CANCEL_REMINDER, CancelReminder, Reminder, Turn
 from durable_chat.workflows.shared import SessionState, TurnDeps
 
@@ -48,8 +49,11 @@ _REMIND = ToolDefinition(
     kind='external',
 )
 
-session_actions: ExternalToolset[TurnDeps] = ExternalToolset([_REMIND], id='session_actions')
-"""The tools the session workflow answers itself, added to an agent's run when it takes reminders."""
+session_actions: ExternalToolset[TurnDeps] = ExternalToolset(
+    [_REMIND, CHECK_IN_DEFINITION], id='session_actions'
+)
+"""The tools the session workflow answers itself (reminders, check-ins), added to an agent's run when it
+takes reminders."""
 
 
 def zone(name: str) -> ZoneInfo:
@@ -163,7 +167,7 @@ class Reminders:
 
     def _prompt(self, turn: Turn) -> str:
         """What the model is asked in this turn: the user's message, or to deliver a reminder."""
-        if turn.kind != 'reminder':
+        if turn.kind != 'reminder':  # a check-in's turn is asked in `CheckIns._check_in_prompt`
             return turn.user_text
         reminder = next((r for r in self.state.reminders if r.fired_turn == turn.number), None)
         text = reminder.text if reminder else turn.message_id.removeprefix('reminder:')

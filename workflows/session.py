@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
     from durable_chat.workflows.agents.registry import installed
+    from durable_chat.workflows.check_ins import CHECK_IN_TOOL, CheckIns
+    from durable_chat.workflows.check_ins import listed as listed_check_ins
     from durable_chat.workflows.compensation import Compensating
     from durable_chat.workflows.compensation import in_words as undone_in_words
     from durable_chat.workflows.contract import (
@@ -116,7 +118,7 @@ _R = TypeVar('_R')
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class ChatSession(PydanticAIWorkflow, Reminders, Compensating):
+class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
     # The worker registers the agents of its registry (`workflows.agents`), read at its start.
     __pydantic_ai_agents__ = ()
 
@@ -327,7 +329,11 @@ class ChatSession(PydanticAIWorkflow, Reminders, Compensating):
             reminders=listed(state.reminders),
             timezone=state.timezone,
             double_texting=state.double_texting,
+            check_ins=listed_check_ins(state.check_ins),
         )
+
+    def _prompt(self, turn: Turn) -> str:
+        return self._check_in_prompt(turn) if turn.kind == 'check_in' else Reminders._prompt(self, turn)
 
     def _turn(self, number: int) -> Turn | None:
         return next((t for t in self.state.turns if t.number == number), None)
@@ -477,15 +483,17 @@ class ChatSession(PydanticAIWorkflow, Reminders, Compensating):
             return None
 
     async def _answer_deferred(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
-        """Approvals from a person; the calls of the tools the session answers itself (`remind`)."""
+        """Approvals from a person; the calls of the tools the session answers itself (`remind`, `check_in`)."""
         # Without approvals there is nothing to wait for (no status change, no search-attribute update).
         answers = await self._await_approvals(turn, requests) if requests.approvals else DeferredToolResults()
-        answers.calls = {call.tool_call_id: self._call(turn, call) for call in requests.calls}
+        answers.calls = {call.tool_call_id: await self._call(turn, call) for call in requests.calls}
         return answers
 
-    def _call(self, turn: Turn, call: ToolCallPart) -> object:
+    async def _call(self, turn: Turn, call: ToolCallPart) -> object:
         if call.tool_name == REMIND_TOOL:
             return self._remind(turn, call.args_as_dict())
+        if call.tool_name == CHECK_IN_TOOL:
+            return await self._check_in(turn, call.args_as_dict())
         return 'This tool cannot run here.'  # an unexpected external call: an answer, not a hung turn
 
     async def _await_approvals(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
@@ -553,6 +561,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, Compensating):
             if turn.status == 'queued':
                 turn.status = 'dropped'
         self._set_status('closed')
+        await self._close_check_ins()
         last = self.state.turns[-1].number if self.state.turns else 0
         await self._publish(TurnEvent(self.state.session_id, last, SESSION_CLOSED, {}))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic_ai.messages import ModelMessage
 
-from durable_chat.workflows.contract import Approval, Reminder, SessionOptions, Turn
+from durable_chat.workflows.contract import Approval, CheckIn, Reminder, SessionOptions, Turn
 
 
 @dataclass
@@ -28,6 +28,7 @@ class SessionState(SessionOptions):
     archive_pages: int = 0
     compactions: int = 0
     reminders: list[Reminder] = field(default_factory=list[Reminder])
+    check_ins: list[CheckIn] = field(default_factory=list[CheckIn])
     last_input_tokens: int = 0
     """The model's count of the last request's input tokens: compaction watches it against the
     model's context window."""
@@ -74,3 +75,27 @@ class SessionStart:
     continued as new with."""
 
     state: SessionState
+
+
+@dataclass
+class CheckInSchedule:
+    """What the Temporal Schedule of one check-in is made of (`workflows/check_in_schedules.py`)."""
+
+    schedule_id: str
+    session_id: str
+    check_in_id: str
+    cron: str = ''
+    """5-field cron, in `timezone` (the user's); else an interval of `every_seconds`."""
+    every_seconds: int = 0
+    timezone: str = ''
+    note: str = ''
+    """Shown with the schedule in Temporal's UI."""
+
+
+@dataclass
+class CheckInTarget:
+    """The input of each `CheckInDue` run a check-in's schedule starts: whom it signals."""
+
+    session_id: str
+    check_in_id: str
+    schedule_id: str

@@ -27,6 +27,7 @@ from durable_chat.settings import Settings
 from durable_chat.temporal import TracingUnavailable
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
 from durable_chat.workflows.agents.registry import Registry, install, load_registry
+from durable_chat.workflows.check_in_schedules import CheckInDue, CheckInSchedules
 from durable_chat.workflows.contract import SEARCH_ATTRIBUTES, agents_key
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES, bump_generation
 from durable_chat.workflows.session import ChatSession
@@ -85,8 +86,9 @@ def chat_worker(client: Client, settings: Settings, registry: Registry | None = 
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ChatSession],
-        activities=[*SESSION_ACTIVITIES, *HINT_ACTIVITIES],
+        workflows=[ChatSession, CheckInDue],
+        # The check-in schedule activities create and delete schedules with this worker's client.
+        activities=[*SESSION_ACTIVITIES, *HINT_ACTIVITIES, *CheckInSchedules(client).all()],
         # Each agent's activities (and child workflows), the summarizer's included.
         plugins=[AgentPlugin(agent) for agent in registry.agents()],
         max_cached_workflows=settings.max_cached_sessions,
