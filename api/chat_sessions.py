@@ -38,6 +38,7 @@ from durable_chat.workflows.contract import (
     SA_USER,
     SIGNAL_SEND,
     UPDATE_ANSWER_APPROVAL,
+    UPDATE_CANCEL_CHECK_IN,
     UPDATE_CANCEL_REMINDER,
     UPDATE_DELETE,
     UPDATE_INTERRUPT,
@@ -47,7 +48,9 @@ from durable_chat.workflows.contract import (
     WORKFLOW_NAME,
     Approval,
     ApprovalAnswer,
+    CancelCheckIn,
     CancelReminder,
+    CheckIn,
     DeleteRequest,
     DoubleTexting,
     InterruptRequest,
@@ -379,6 +382,10 @@ async def set_double_texting(client: Client, session_id: str, request: SetDouble
 
 async def cancel_reminder(client: Client, session_id: str, request: CancelReminder) -> Reminder:
     return await _update(client, session_id, UPDATE_CANCEL_REMINDER, request, Reminder)
+
+
+async def cancel_check_in(client: Client, session_id: str, request: CancelCheckIn) -> CheckIn:
+    return await _update(client, session_id, UPDATE_CANCEL_CHECK_IN, request, CheckIn)
 
 
 async def delete(client: Client, session_id: str, by: str) -> None:

@@ -1,5 +1,5 @@
 """REST for a user's sessions: create, list, read, rename, post a message, interrupt, close, delete,
-and the reminders a session holds.
+and the reminders and check-ins a session holds.
 
 Users reach only their own sessions (another user's reads as 404, never as its data); operators
 reach every session through the same routes.
@@ -13,8 +13,9 @@ from typing import Annotated, Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from durable_chat.api import agents, chat_sessions, limits
+from durable_chat.api import agents, chat_sessions, check_ins, limits
 from durable_chat.api.chat_sessions import SessionOwners
+from durable_chat.api.check_ins import ListedCheckIn
 from durable_chat.api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
 from durable_chat.api.memory_ops import run_memory_operation
 from durable_chat.api.schemas import (
@@ -39,7 +40,9 @@ from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
     TITLE_MAX_CHARS,
     ApprovalAnswer,
+    CancelCheckIn,
     CancelReminder,
+    CheckIn,
     InterruptRequest,
     Reminder,
     Rename,
@@ -200,6 +203,36 @@ async def cancel_reminder(
         raise HTTPException(404, f'no reminder {reminder_id}')
     return await chat_sessions.cancel_reminder(
         client, session_id, CancelReminder(reminder_id, by=user.username)
+    )
+
+
+@router.get('/{session_id}/check-ins')
+async def list_check_ins(
+    session_id: SessionId, user: CurrentUser, client: TemporalClient, owners: Owners
+) -> list[ListedCheckIn]:
+    """The session's check-ins: active ones in the order they were set, each with its next time (UTC,
+    from its Temporal Schedule), then the ones cancelled lately."""
+    await owners.authorize(session_id, user)
+    held = (await chat_sessions.snapshot(client, session_id)).check_ins
+    return await check_ins.with_next_runs(client, held)
+
+
+@router.delete('/{session_id}/check-ins/{check_in_id}')
+async def cancel_check_in(
+    session_id: SessionId,
+    check_in_id: Annotated[str, Path(min_length=1, max_length=100)],
+    user: CurrentUser,
+    client: TemporalClient,
+    owners: Owners,
+) -> CheckIn:
+    """Cancels an active check-in: its schedule is deleted and it never comes again. One cancelled
+    already is a 409."""
+    await owners.authorize(session_id, user)
+    held = (await chat_sessions.snapshot(client, session_id)).check_ins
+    if not any(c.id == check_in_id for c in held):
+        raise HTTPException(404, f'no check-in {check_in_id}')
+    return await chat_sessions.cancel_check_in(
+        client, session_id, CancelCheckIn(check_in_id, by=user.username)
     )
 
 
