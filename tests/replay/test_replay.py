@@ -38,6 +38,7 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'reminder',
         'double-texting-interrupt',
         'double-texting-reject',
+        'check-in',
     }
 
 
