@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from durable_chat.workflows.agents import ChatDeps, Compensations, DurableChat, ToolRun, idempotency_key
 from durable_chat.workflows.agents.tools import side_effect
+from durable_chat.workflows.compensation import Compensation
 
 BOOKINGS_ENV = 'TRIP_BOOKINGS'
 
@@ -47,7 +48,7 @@ def _book(key: str, booking: dict[str, object]) -> str:
     return f'{booking["kind"]} booking #{booked[key]["number"]}'
 
 
-async def _cancel(run: ToolRun) -> str:
+async def cancel_booking(run: ToolRun) -> str:
     # Cancelling twice is cancelling once: the booking system, not the caller, keeps this true.
     booked = bookings()
     booking = booked.get(run.key)
@@ -78,7 +79,7 @@ async def book_hotel(ctx: RunContext[ChatDeps], city: str, nights: int = 1) -> s
     )
 
 
-def trip_agent(model: str) -> Agent[ChatDeps, str]:
+def trip_agent(model: str, cancel: Compensation = cancel_booking) -> Agent[ChatDeps, str]:
     return Agent(
         model,
         name='trip',  # persisted: it prefixes this agent's activity names
@@ -90,7 +91,7 @@ def trip_agent(model: str) -> Agent[ChatDeps, str]:
         capabilities=[
             DurableChat(models=[model], memory=False, reminders=False),
             # Each tool that acts names what undoes it.
-            Compensations({'book_flight': _cancel, 'book_hotel': _cancel}),
+            Compensations({'book_flight': cancel, 'book_hotel': cancel}),
         ],
     )
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic_ai import Agent, RunContext
 
-from durable_chat.workflows.agents import ChatDeps, DurableChat, ToolSettings, idempotency_key
+from durable_chat.workflows.agents import ChatDeps, DurableChat, ToolRun, ToolSettings, idempotency_key
 from durable_chat.workflows.agents.tools import side_effect
-from examples.trip import trip_agent
+from examples.trip import cancel_booking, trip_agent
 
 LEDGER_ENV = 'SHOP_LEDGER'
 CRASH_ONCE_ENV = 'SHOP_CRASH_AFTER_ORDER'
@@ -30,7 +30,24 @@ shop = Agent(
 )
 
 
-trip = trip_agent(SCRIPTED)
+TRIP_CRASH_ONCE_ENV = 'TRIP_CRASH_AFTER_CANCEL'
+"""A file path: if it does not exist yet, the first cancellation creates it and kills its own process
+right after cancelling (a worker dying between undoing and Temporal hearing of it)."""
+
+
+async def cancel_then_maybe_crash(run: ToolRun) -> str:
+    said = await cancel_booking(run)
+    _crash_once(os.environ.get(TRIP_CRASH_ONCE_ENV))
+    return said
+
+
+def _crash_once(flag: str | None) -> None:
+    if flag and not Path(flag).exists():
+        Path(flag).touch()
+        os.kill(os.getpid(), 9)
+
+
+trip = trip_agent(SCRIPTED, cancel=cancel_then_maybe_crash)
 """The example whose bookings are undone when a turn does not finish (examples/trip.py)."""
 
 
