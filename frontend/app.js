@@ -27,6 +27,7 @@ const view = new DC.SessionView({
     showControls();
     Agents.showSession(v);
     Reminders.show(v);
+    CheckIns.show(v);
     DoubleTexting.show(v);
     Sessions.noteOpen(v);
     if (!Agents.cards().length) loadAgents();  // none yet (no worker had published them): try again
@@ -72,6 +73,7 @@ function openSession(sessionId, { push = true, replace = false } = {}) {
   showControls();
   Agents.showSession(view);
   Reminders.show(view);
+  CheckIns.show(view);
   Sessions.draw();
   closeDrawer();
 }
@@ -87,6 +89,7 @@ async function newChat({ push = true } = {}) {
   showControls();
   Agents.showSession(view);
   Reminders.show(view);
+  CheckIns.show(view);
   Agents.hidePicker();
   Sessions.draw();
   closeDrawer();

@@ -97,5 +97,5 @@ const Reminders = (() => {
     }
   }, TICK_MS);
 
-  return { show, browserZone };
+  return { show, browserZone, when };
 })();

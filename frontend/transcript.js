@@ -1,6 +1,7 @@
 // Draws a SessionView's transcript without rebuilding it: one <li> per turn (keyed by its number)
 // and per message not yet in a turn, each made of slots redrawn only when what they show changed.
-// A reminder's turn (the session spoke first) has a "Reminder" label where the user's message goes.
+// A reminder's or check-in's turn (the session spoke first) has a "Reminder" or "Check-in" label where
+// the user's message goes.
 // A streaming reply keeps its finished markdown blocks (rendered once, the same DOM nodes while
 // tokens arrive) and redraws only its open tail. The view follows the stream unless the user has
 // scrolled up; then a "Jump to latest" button brings it back.
@@ -9,6 +10,7 @@
 const Transcript = (() => {
   const { el, button } = DC;
   const FINISHED = new Set(['done', 'failed', 'interrupted', 'dropped']);
+  const SPOKE_FIRST = new Set(['reminder', 'check_in']);  // turns of the session's own, with no user message
   const SLOTS = ['user', 'mark', 'tools', 'reply', 'after', 'approvals'];
   const NEAR_BOTTOM_PX = 48;
 
@@ -88,8 +90,9 @@ const Transcript = (() => {
   }
 
   function drawUser(view, li, turn, mayRedo) {
-    if (turn.kind === 'reminder') {  // the session spoke first: no message of the user's
-      update(li.slots.user, 'reminder', () => [el('div', 'reminder-label', 'Reminder')]);
+    if (SPOKE_FIRST.has(turn.kind)) {  // the session spoke first: no message of the user's
+      const label = turn.kind === 'check_in' ? 'Check-in' : 'Reminder';
+      update(li.slots.user, turn.kind, () => [el('div', 'reminder-label', label)]);
       return;
     }
     const editing = view.editing === turn.number;
@@ -223,7 +226,7 @@ const Transcript = (() => {
       li.dataset.turn = turn.number;
       const status = view.turnStatus(turn);
       const text = view.turnText(turn);
-      const mayRedo = open && turn === last && turn.kind !== 'reminder' && FINISHED.has(turn.status) && FINISHED.has(status);
+      const mayRedo = open && turn === last && !SPOKE_FIRST.has(turn.kind) && FINISHED.has(turn.status) && FINISHED.has(status);
       const replaced = replacedBy.has(turn.number);
       li.className = `turn${replaced ? ' replaced' : ''}`;
       const original = byNumber.get(turn.replaces);
