@@ -13,11 +13,12 @@ from durable_chat.workflows.agents.specs import BUILTIN_DIR
 @pytest.fixture(autouse=True, scope='package')
 def registry() -> Registry:
     """The agents, installed as a worker installs them: workflow code looks agents up there."""
-    # The built-in agent and the test agents the recorded sessions ran.
+    # The built-in agent and the test agents the recorded sessions ran, the delegation example's too.
     tests = Path(__file__).parent.parent / 'workflows'
+    delegation = Path(__file__).parent.parent.parent / 'examples' / 'delegation'
     loaded = load_registry(
         Settings(
-            agents_dir=f'{BUILTIN_DIR}:{tests / "agents"}',
+            agents_dir=f'{BUILTIN_DIR}:{tests / "agents"}:{delegation}',
             agents_module='tests.workflows.shop_agents',
             model=SCRIPTED_MODEL,  # the deployment's model the sessions were recorded with
         )

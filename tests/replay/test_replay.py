@@ -4,10 +4,12 @@ sessions fails here. Record new ones with tests/replay/test_record.py (see its d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
+from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPlugin
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -15,11 +17,26 @@ from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.workflows.session import ChatSession
 from durable_chat.workflows.shared import SessionStart, TurnDeps
 
+if TYPE_CHECKING:
+    # Not imported at run time: the sandbox re-imports this module (it defines a workflow), and a
+    # copy of the registry module there would hold no registry.
+    from durable_chat.workflows.agents.registry import Registry
+
 HISTORIES = sorted((Path(__file__).parent / 'histories').glob('*.json'))
 
 
 def load(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json(f'recorded-{path.stem}', path.read_text())
+    history = WorkflowHistory.from_json(f'recorded-{path.stem}', path.read_text())
+    # A delegation's child workflow id is `<the session's workflow id>--<uuid>`: replayed under
+    # another id, the session would start a child of another id.
+    started = [
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    if not started:
+        return history
+    return WorkflowHistory(started[0].rsplit('--', 1)[0], history.events)
 
 
 def test_the_recorded_scenarios_are_all_there() -> None:
@@ -39,12 +56,17 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'double-texting-interrupt',
         'double-texting-reject',
         'check-in',
+        'delegation',
+        'delegation-child1',
+        'delegation-child2',
     }
 
 
 @pytest.mark.parametrize('path', HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[ChatSession, MemoryOperation], plugins=[PydanticAIPlugin()])
+async def test_recorded_history_replays(path: Path, registry: Registry) -> None:
+    # The agents' plugins register their child workflows (a delegated sub-agent's history).
+    plugins = [PydanticAIPlugin(), *(AgentPlugin(agent) for agent in registry.agents())]
+    replayer = Replayer(workflows=[ChatSession, MemoryOperation], plugins=plugins)
     await replayer.replay_workflow(load(path))
 
 
