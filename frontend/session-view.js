@@ -188,6 +188,11 @@ DC.SessionView = class SessionView {
 
   applyEvent(frame) {
     const turn = this.liveTurn(frame.turn);
+    if (frame.parentToolCallId) {
+      // A delegated sub-agent's event: it belongs inside its delegate call's card, not the reply.
+      if (turn.status === 'running') ToolCalls.apply(turn.tools, frame);
+      return;
+    }
     switch (frame.type) {
       case 'ATTEMPT_STARTED':
         for (const [key, part] of turn.parts) if (part.step === frame.step) turn.parts.delete(key);

@@ -1,11 +1,15 @@
 // Tool calls as cards in the transcript. A running turn's calls are built from the agent's AG-UI
 // frames, each remembering the step that streamed it, so a retried step (ATTEMPT_STARTED) drops the
 // cards it started and the results it returned; a finished turn's calls come from the snapshot.
+// A `delegate` call is a card of its own ("Delegated to <agent>"): the frames of the sub-agent it
+// runs carry `parentToolCallId` and go inside it (its streamed text, its own tool calls), never into
+// the reply; their steps are the sub-agent's own, so ATTEMPT_STARTED drops only what they streamed.
 // Loaded after common.js (it uses DC.el).
 'use strict';
 
 const ToolCalls = (() => {
   const PREVIEW_CHARS = 80;
+  const DELEGATE = 'delegate';
 
   function call(calls, id, step) {
     // Arguments or a result whose start this page did not see: a card all the same.
@@ -13,8 +17,10 @@ const ToolCalls = (() => {
     return calls.get(id);
   }
 
-  // calls: Map tool call id -> {id, name, args (JSON text as streamed), result, step, resultStep}
+  // calls: Map tool call id -> {id, name, args (JSON text as streamed), result, step, resultStep,
+  // inner (a delegate call's sub-agent: {parts, tools, open (its cards' ids), version})}
   function apply(calls, frame) {
+    if (frame.parentToolCallId) { applyInner(call(calls, frame.parentToolCallId, frame.step), frame); return; }
     switch (frame.type) {
       case 'ATTEMPT_STARTED':
         for (const [id, c] of calls) {
@@ -35,6 +41,26 @@ const ToolCalls = (() => {
     }
   }
 
+  function applyInner(parent, frame) {
+    // The sub-agent's text per (step, attempt, message), as the reply's is kept; its tool calls as cards.
+    const inner = parent.inner || (parent.inner = { parts: new Map(), tools: new Map(), open: new Set(), version: 0 });
+    inner.version += 1;
+    const own = { ...frame, parentToolCallId: undefined };
+    if (frame.type === 'ATTEMPT_STARTED') {
+      for (const [key, part] of inner.parts) if (part.step === frame.step) inner.parts.delete(key);
+      apply(inner.tools, own);
+    } else if (frame.type === 'TEXT_MESSAGE_CONTENT') {
+      const key = `${frame.step}/${frame.attempt}/${frame.messageId}`;
+      if (!inner.parts.has(key)) inner.parts.set(key, { step: frame.step, text: '' });
+      inner.parts.get(key).text += frame.delta ?? '';
+    } else if (frame.type.startsWith('TOOL_CALL_')) {
+      apply(inner.tools, own);
+    }
+  }
+
+  // What a card's drawing depends on beyond the call's own fields (a delegate call's progress).
+  function version(c) { return c.inner ? c.inner.version : 0; }
+
   function parsed(args) {
     // Live arguments are JSON text (partial while they stream); the snapshot's are an object.
     if (typeof args !== 'string') return args ?? {};
@@ -47,8 +73,10 @@ const ToolCalls = (() => {
     return box;
   }
 
-  function card(c, { server, state, open, onToggle, retried }) {
+  function card(c, options) {
+    const { server, state, open, onToggle, retried } = options;
     const args = parsed(c.args);
+    if (c.name === DELEGATE) return delegateCard(c, args, options);
     const box = DC.el('details', 'tool-call');
     box.dataset.toolCallId = c.id;
     box.dataset.state = state || 'done';
@@ -63,6 +91,43 @@ const ToolCalls = (() => {
     if (state) summary.append(DC.el('span', 'tool-state', state));
     box.append(summary, section('tool-args', 'Arguments', typeof args === 'string' ? args : JSON.stringify(args, null, 2)));
     if (c.result != null && c.result !== '') box.append(section('tool-result', 'Result', c.result));
+    return box;
+  }
+
+  function delegateCard(c, args, { state, open, onToggle, retried }) {
+    // Collapsible like any tool card; open, it shows the task, what the sub-agent streamed and the
+    // tools it called (live), then its answer (the call's result, also after a reload).
+    const agent = typeof args === 'object' && args.agent ? args.agent : 'another agent';
+    const box = DC.el('details', 'tool-call delegate-call');
+    box.dataset.toolCallId = c.id;
+    box.dataset.state = state || 'done';
+    box.open = open;
+    box.ontoggle = () => onToggle(box.open);
+    const summary = DC.el('summary');
+    summary.append(DC.el('span', 'tool-name', `Delegated to ${agent}`));
+    if (retried) summary.append(DC.el('span', 'tool-retried', `retried ${retried}×`));
+    if (state) summary.append(DC.el('span', 'tool-state', state));
+    box.append(summary);
+    const task = typeof args === 'object' ? args.task : args;
+    if (task) box.append(section('tool-args', 'Task', task));
+    const inner = c.inner;
+    if (inner) {
+      const nested = [...inner.tools.values()];
+      if (nested.length) {
+        const tools = DC.el('div', 'delegate-tools');
+        tools.setAttribute('role', 'group');
+        tools.setAttribute('aria-label', `tools ${agent} called`);
+        tools.append(...nested.map((n) => card(n, {
+          state: n.result == null && state ? 'running…' : '',
+          open: inner.open.has(n.id),
+          onToggle: (isOpen) => { if (isOpen) inner.open.add(n.id); else inner.open.delete(n.id); },
+        })));
+        box.append(tools);
+      }
+      const text = [...inner.parts.values()].map((p) => p.text).join('');
+      if (text && (c.result == null || c.result === '')) box.append(section('delegate-progress', `${agent} is writing`, text));
+    }
+    if (c.result != null && c.result !== '') box.append(section('tool-result', `${agent} answered`, c.result));
     return box;
   }
 
@@ -89,5 +154,5 @@ const ToolCalls = (() => {
     return box;
   }
 
-  return { apply, card, approvalCard };
+  return { apply, card, version, approvalCard };
 })();

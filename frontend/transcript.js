@@ -198,7 +198,7 @@ const Transcript = (() => {
       const retried = call.step ? live?.retries.get(call.step) || 0 : 0;
       return { call, state, retried, server: call.server ?? serverOf(view, call.name) };
     });
-    const key = JSON.stringify(shown.map(({ call, state, retried, server }) => [call.id, call.name, call.args, call.result, state, retried, server]));
+    const key = JSON.stringify(shown.map(({ call, state, retried, server }) => [call.id, call.name, call.args, call.result, state, retried, server, ToolCalls.version(call)]));
     update(li.slots.tools, key, () => shown.map(({ call, state, retried, server }) => ToolCalls.card(call, {
       server, state, retried, open: view.openTools.has(call.id),
       onToggle: (open) => { if (open) view.openTools.add(call.id); else view.openTools.delete(call.id); },
