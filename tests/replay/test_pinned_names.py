@@ -41,6 +41,7 @@ PINNED_ACTIVITIES = {
     'agent__summarizer__toolset__<agent>__validate_args',
     'publish_turn_event',
     'interrupt_turn_stream',
+    'compensate_tool_call',
     'memory_hint',
     'mark_no_memories',
     'memory_changed',

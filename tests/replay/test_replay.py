@@ -56,6 +56,7 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'double-texting-interrupt',
         'double-texting-reject',
         'check-in',
+        'compensation',
         'delegation',
         'delegation-child1',
         'delegation-child2',
