@@ -18,6 +18,7 @@ from durable_chat.memory.transcripts import TranscriptActivities
 from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
 from durable_chat.workflows.agents.registry import Registry
+from durable_chat.workflows.check_in_schedules import CheckInDue, CheckInSchedules
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES
 from durable_chat.workflows.reminders import session_actions
 from durable_chat.workflows.session import ChatSession
@@ -42,6 +43,8 @@ PINNED_ACTIVITIES = {
     'publish_turn_event',
     'interrupt_turn_stream',
     'compensate_tool_call',
+    'create_check_in_schedule',
+    'delete_check_in_schedule',
     'memory_hint',
     'mark_no_memories',
     'memory_changed',
@@ -74,6 +77,7 @@ def test_activity_names_are_pinned(registry: Registry) -> None:
         names |= {_name(fn) for fn in worker_registrations(durability)[0]}
     names |= {_name(fn) for fn in MemoryActivities.__new__(MemoryActivities).all()}
     names |= {_name(fn) for fn in TranscriptActivities.__new__(TranscriptActivities).all()}
+    names |= {_name(fn) for fn in CheckInSchedules.__new__(CheckInSchedules).all()}
     assert names == PINNED_ACTIVITIES
 
 
@@ -81,13 +85,15 @@ def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
     assert [agent.name for agent in builtin(registry)] == ['chat', 'summarizer']
     assert sorted(memory_tools.tools) == ['forget', 'recall', 'remember']
     assert memory_tools.tools['forget'].requires_approval
-    assert [d.name for d in session_actions.tool_defs] == ['remind']  # answered by the workflow itself
+    # Answered by the workflow itself.
+    assert [d.name for d in session_actions.tool_defs] == ['remind', 'check_in']
     session = workflow._Definition.from_class(ChatSession)
     assert session is not None and session.name == 'ChatSession'
-    assert sorted(session.signals) == ['send']
+    assert sorted(session.signals) == ['check_in', 'send']
     assert sorted(session.queries) == ['snapshot']
     assert sorted(session.updates) == [
         'answer_approval',
+        'cancel_check_in',
         'cancel_reminder',
         'delete',
         'interrupt',
@@ -95,5 +101,7 @@ def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
         'set_double_texting',
         'set_model',
     ]
+    check_in_due = workflow._Definition.from_class(CheckInDue)
+    assert check_in_due is not None and check_in_due.name == 'CheckInDue'
     operation = workflow._Definition.from_class(MemoryOperation)
     assert operation is not None and operation.name == 'MemoryOperation'
