@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from bench.chaos.checker import INVARIANTS, Verdict, check_session
-from bench.chaos.history import Answer, SessionHistory
+from bench.chaos.history import Answer, Delegation, SessionHistory
 from bench.chaos.stack import KINDS
 from bench.chaos.users import User
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import UserMessage
+from durable_chat.workflows.delegation import DELEGATE_TOOL
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +89,47 @@ def test_the_checker_catches_a_doubled_answer_doubled_text_and_doubled_events() 
     )
     assert 'TEXT_MESSAGE_CONTENT (1, 1, 1, ' in doubled
     assert verdict.violated['rendered'] == 0  # RUN_FINISHED's reply hides the doubled stream on the page
+
+
+def test_the_checker_matches_turns_by_message_and_catches_a_delegation_run_twice() -> None:
+    """A reminder turn (no message) comes first, so the message is turn 2; its delegated task ran in
+    two child workflows, one answering it twice: the checker says so."""
+    user = User(1, ['http://127.0.0.1:1'], 'token', random.Random(0), session_id='s')
+    user.client = ChatClient('http://127.0.0.1:1', 's')
+    task = 'slow 3 u1t1r'
+    text = f'call {DELEGATE_TOOL} {json.dumps({"agent": "researcher", "task": task})}'
+    reply = f'{DELEGATE_TOOL} said: {expected_reply(task)}'
+    user.client.frames = [
+        _frame(
+            'TEXT_MESSAGE_CONTENT',
+            2,
+            0,
+            step=1001,
+            messageId='r',
+            delta='from the researcher ',
+            parentToolCallId='c',
+        ),
+        _frame('TEXT_MESSAGE_CONTENT', 2, 1, step=2, messageId='m', delta=reply),
+        _frame('RUN_FINISHED', 2, 2, step=0, result=reply),
+    ]
+    history = SessionHistory('s', messages=[UserMessage('m-1', text)], turn_of={'m-1': 2})
+    history.answers = [Answer(text, reply)]
+    history.delegations = [
+        Delegation(
+            's--a', 'COMPLETED', [Answer(task, expected_reply(task)), Answer(task, expected_reply(task))]
+        ),
+        Delegation('s--b', 'TERMINATED', [Answer(task, expected_reply(task))]),
+    ]
+
+    verdict = Verdict()
+    check_session(user, history, verdict)
+    assert (
+        verdict.violated['rendered'] == 0 and verdict.violated['no_double'] == 0
+    )  # turn 2, card text left out
+    assert verdict.violated['scripted'] == 0 and verdict.violated['once'] == 0
+    assert verdict.violated['delegated_once'] == 1
+    history.delegations = history.delegations[:1]
+    history.delegations[0].answers = history.delegations[0].answers[:1]
+    verdict = Verdict()
+    check_session(user, history, verdict)
+    assert verdict.ok and verdict.checked['delegated_once'] == 1

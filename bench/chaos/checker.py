@@ -13,10 +13,11 @@ from temporalio.client import Client
 
 from bench.chaos.history import SessionHistory, read_session
 from bench.chaos.render import is_gap, view
-from bench.chaos.users import User
+from bench.chaos.users import User, delegated_task
 from durable_chat.memory.rules import normalise
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import SA_STATUS, workflow_id
+from durable_chat.workflows.delegation import DELEGATE_TOOL
 
 INVARIANTS = {
     'accepted': 'every accepted message is in history',
@@ -27,6 +28,7 @@ INVARIANTS = {
     'no_double': 'no doubled or reordered streamed text',
     'delivered_once': 'every stream event delivered once per (turn, step, attempt, kind)',
     'memory_once': 'no memory written twice',
+    'delegated_once': 'every delegated task ran in one child workflow, completed, answered once',
     'settled': 'session idle (or closed) within the bound after the last fault',
 }
 
@@ -72,6 +74,22 @@ async def wait_settled(
         await asyncio.sleep(0.5)
 
 
+def expected_answer(text: str) -> str:
+    """The scripted model's answer: a delegation's is the lead's words around the researcher's."""
+    task = delegated_task(text)
+    return expected_reply(text) if task is None else f'{DELEGATE_TOOL} said: {expected_reply(task)}'
+
+
+def check_delegation(history: SessionHistory, task: str, where: str, verdict: Verdict) -> None:
+    """One child ran the task, it completed, and its researcher answered it once, as scripted."""
+    ran = [d for d in history.delegations if any(a.prompt == task for a in d.answers)]
+    answers = [a.reply for d in ran for a in d.answers if a.prompt == task]
+    held = [d.status for d in ran] == ['COMPLETED'] and answers == [expected_reply(task)]
+    detail = f'{where} {task!r}: children {[(d.workflow_id, d.status) for d in ran]}, {len(answers)} answers'
+    verdict.check('delegated_once', held, detail)
+    verdict.figures['delegated turns'] += 1
+
+
 def check_session(user: User, history: SessionHistory, verdict: Verdict) -> None:
     assert user.client is not None
     where = f'session {user.session_id} ({user.name})'
@@ -81,7 +99,9 @@ def check_session(user: User, history: SessionHistory, verdict: Verdict) -> None
             'accepted', message_id in signaled, f'{where}: {message_id} acknowledged, never signalled'
         )
     answered: list[str] = []
-    for number, message in enumerate(history.messages, start=1):
+    for index, message in enumerate(history.messages, start=1):
+        # A reminder turn has no message: a message's turn is the one the session gave it.
+        number = history.turn_of.get(message.id, index)
         replies = history.answers_to(message.text)
         verdict.check(
             'once', len(replies) == 1, f'{where} turn {number} {message.text!r}: {len(replies)} answers'
@@ -91,8 +111,10 @@ def check_session(user: User, history: SessionHistory, verdict: Verdict) -> None
         reply = replies[0]
         answered.append(message.text)
         if not message.text.startswith('remember that'):
-            ok = reply == expected_reply(message.text)
+            ok = reply == expected_answer(message.text)
             verdict.check('scripted', ok, f'{where} turn {number}: {reply[:80]!r} for {message.text!r}')
+        if (task := delegated_task(message.text)) is not None:
+            check_delegation(history, task, f'{where} turn {number}', verdict)
         shown = view(user.client.frames, number)
         verdict.check(
             'rendered', shown.rendered == reply, f'{where} turn {number}: shows {shown.rendered[:80]!r}'

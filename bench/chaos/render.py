@@ -5,6 +5,7 @@
 - ATTEMPT_STARTED drops what the same model step streamed so far (a retried activity starts over).
 - Nothing of a turn is added after TURN_INTERRUPTED (or after it finished).
 - RUN_FINISHED carries the reply, which the page shows in place of the streamed text.
+- A delegated sub-agent's frames (`parentToolCallId`) are its card's, not the reply's.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def view(frames: list[dict[str, Any]], turn: int) -> TurnView:
             snap = next((t for t in frame['session']['turns'] if t['number'] == turn), None)
             held = snap['reply'] if snap is not None and snap['status'] in FINISHED else None
             continue
-        if frame.get('turn') != turn or 'event_id' not in frame:
+        if frame.get('turn') != turn or 'event_id' not in frame or 'parentToolCallId' in frame:
             continue
         if kind == 'ATTEMPT_STARTED':
             parts = {key: text for key, text in parts.items() if key[0] != frame['step']}

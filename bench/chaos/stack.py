@@ -3,6 +3,8 @@
 Two chat workers, one memory worker, two API processes, the Temporal dev server (restarted on the same
 SQLite file and port) and Valkey (restarted on the same data dir, so its append-only file is replayed).
 All of it is durable_chat.testing.stack; this only names the kinds the fault injector picks from.
+The workers serve the delegation example's agents too: some users chat with the lead agent, whose
+turns may run the researcher as a child workflow while the kills land.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 from durable_chat.testing import stack
+from durable_chat.workflows.agents.specs import BUILTIN_DIR
 
 KINDS = ('chat_worker', 'memory_worker', 'api', 'temporal', 'redis')
+DELEGATION_AGENTS = Path(__file__).resolve().parent.parent.parent / 'examples' / 'delegation'
 
 
 class Killable(Protocol):
@@ -32,7 +36,9 @@ class ChaosStack(stack.Stack):
     remove_folder_on_stop: bool = False
 
     def __init__(self) -> None:
-        super().__init__(Path(tempfile.mkdtemp(prefix='durable-chat-chaos-')), secret='chaos-secret')
+        agents = {'DURABLE_CHAT_AGENTS_DIR': f'{BUILTIN_DIR}:{DELEGATION_AGENTS}'}
+        folder = Path(tempfile.mkdtemp(prefix='durable-chat-chaos-'))
+        super().__init__(folder, secret='chaos-secret', settings=agents)
 
     def start(self, chat_workers: int = 2, apis: Sequence[Mapping[str, str]] = ({}, {})) -> ChaosStack:
         super().start(chat_workers, apis)

@@ -1,5 +1,8 @@
 """Simulated users: each chats in its own session over the real websocket, like the page does.
 
+Odd-numbered users chat with the lead agent (examples/delegation): some of their messages delegate a
+task to the researcher, which runs as a child workflow while the faults land.
+
 On a dropped connection a user reconnects to whichever API answers, with its last event id, and sends
 again every message the server never acknowledged (same id, so never answered twice). A user that
 hears nothing for a while reloads (a fresh snapshot), as a person would.
@@ -8,7 +11,9 @@ hears nothing for a while reloads (a fresh snapshot), as a person would.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,17 +22,30 @@ import httpx
 import websockets
 
 from durable_chat.testing.chat_client import ChatClient
+from durable_chat.workflows.delegation import DELEGATE_TOOL
 
 TURN_DEADLINE_SECONDS = 240
 SILENCE_SECONDS = 25
 """No frame for this long while a turn is unfinished: the user reloads the page."""
 CONNECT_BACKOFF = (0.25, 2.0)
+LEAD_AGENT = 'lead'
+DELEGATED = re.compile(rf'call {DELEGATE_TOOL} (\{{.*\}})')
 
 
-def script(rng: random.Random, user: int, turn: int) -> str:
-    """Unique texts, so history answers map to messages; slow and long replies keep kills mid-stream."""
+def delegated_task(text: str) -> str | None:
+    """The task a message has the lead delegate to the researcher (None: not a delegation)."""
+    match = DELEGATED.fullmatch(text)
+    return json.loads(match[1])['task'] if match else None
+
+
+def script(rng: random.Random, user: int, turn: int, lead: bool = False) -> str:
+    """Unique texts, so history answers map to messages; slow and long replies keep kills mid-stream.
+    A lead agent's user also delegates: the researcher streams a slow reply in a child workflow."""
     roll = rng.random()
     label = f'u{user}t{turn}'
+    if lead and roll < 0.35:
+        task = f'slow {rng.randint(15, 45)} {label}r'
+        return f'call {DELEGATE_TOOL} {json.dumps({"agent": "researcher", "task": task})}'
     if roll < 0.5:
         return f'slow {rng.randint(15, 45)} {label}w'
     if roll < 0.65:
@@ -55,6 +73,11 @@ class User:
         return f'chaos-user-{self.index}'
 
     @property
+    def lead(self) -> bool:
+        """This user's session runs the lead agent, which delegates."""
+        return self.index % 2 == 1
+
+    @property
     def accepted(self) -> set[str]:
         """Message ids an API acknowledged: from then on they are the product's to keep."""
         assert self.client is not None
@@ -74,7 +97,9 @@ class User:
             for url in self._urls():
                 try:
                     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
-                        response = await http.post('/sessions', json={})
+                        response = await http.post(
+                            '/sessions', json={'agent': LEAD_AGENT} if self.lead else {}
+                        )
                     if response.status_code == 201 or response.status_code == 200:
                         self.session_id = response.json()['session_id']
                         break
@@ -148,9 +173,9 @@ class User:
     async def chat(self, min_turns: int, keep_going: Callable[[], bool]) -> None:
         """Sends messages one after another (sometimes two at once) until the quota and the faults are done."""
         while len(self.sent) < min_turns or keep_going():
-            turn = await self.send(script(self.rng, self.index, len(self.sent) + 1))
+            turn = await self.send(script(self.rng, self.index, len(self.sent) + 1, self.lead))
             if self.rng.random() < 0.1:
-                turn = await self.send(script(self.rng, self.index, len(self.sent) + 1))
+                turn = await self.send(script(self.rng, self.index, len(self.sent) + 1, self.lead))
             for number in range(max(turn - 1, 1), turn + 1):
                 await self.wait_done(number)
             if self.gave_up:
