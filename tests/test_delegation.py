@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import Page, expect
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -22,10 +23,12 @@ from durable_chat.workflows.agents.specs import BUILTIN_DIR
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.delegation import DELEGATE_TOOL, STEPS_PER_PARENT_STEP
 from durable_chat.workflows.events import PARENT_TOOL_CALL_ID
+from tests.browser import axe_violations, browser, page, say
 from tests.conftest import token_for
 from tests.test_approval import eventually
 
 pytestmark = pytest.mark.integration
+__all__ = ['browser', 'page']  # the page fixtures of tests/browser.py
 
 REPO = Path(__file__).parent.parent
 USER = 'dora'
@@ -189,3 +192,36 @@ async def test_a_delegated_turn_survives_a_sigkilled_worker_once(
     turns: list[dict[str, Any]] = (await http.get(f'/sessions/{client.session_id}')).json()['turns']
     assert [(t['status'], t['reply'].count(answer)) for t in turns] == [('done', 1)]
     await client.disconnect()
+
+
+async def test_the_page_shows_the_delegation_as_a_card_with_the_sub_agents_progress(
+    lead_api: Api, http: httpx.AsyncClient, page: Page
+) -> None:
+    session_id = (await http.post('/sessions', json={'agent': 'lead'})).json()['session_id']
+    await page.goto(f'{lead_api.url}/#token={token_for(USER)}')
+    await expect(page.locator('#me')).to_have_text(USER)
+    await page.evaluate(f'location.hash = "#/s/{session_id}"')
+    task = 'slow 60 r'
+    await say(page, delegating(task))
+
+    card = page.locator('#turns .delegate-call')
+    await expect(card.locator('summary .tool-name')).to_have_text('Delegated to researcher', timeout=30_000)
+    await card.locator('summary').click()
+    progress = card.locator('.delegate-progress pre')
+    await expect(progress).to_contain_text('r5 ')
+    # The researcher's words are the card's: the reply has none of them while it works.
+    assert 'r5' not in await page.locator('#turns li .assistant').inner_text()
+    assert await axe_violations(page) == []
+
+    answer = expected_reply(task)
+    reply = page.locator('#turns li .assistant')
+    await expect(reply).to_have_attribute('data-status', 'done', timeout=30_000)
+    await expect(reply).to_have_text(f'{DELEGATE_TOOL} said: {answer}'.strip())
+    await expect(card.locator('.tool-result pre')).to_have_text(answer)
+
+    await page.reload()
+    card = page.locator('#turns .delegate-call')
+    await card.locator('summary').click()
+    await expect(card.locator('.tool-args pre')).to_have_text(task)
+    await expect(card.locator('.tool-result pre')).to_have_text(answer)
+    assert await axe_violations(page) == []
