@@ -4,7 +4,8 @@ It exists so that every part of the product can be seen with nothing configured 
 streams its replies token by token like a real model, says plainly what it is, and drives the
 memory tools: "remember that ...", "what do you remember?", "forget ..." (which asks for approval),
 sets reminders: "remind me in 10 minutes to stretch", and check-ins: "check in every 2 hours about my
-water intake", "every Monday at 9 ask me about my week".
+water intake", "every Monday at 9 ask me about my week"; an agent that delegates hands "ask the
+researcher to ..." to that agent.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ _CHECK_IN_AT = re.compile(
     r'(?::(?P<minute>\d{2}))?\s*(?P<half>am|pm)?,?\s+(?:ask me|check in(?: with me)?)\s+(?:about|on)\s+(?P<what>.+)$',
     re.I | re.S,
 )
+_ASK_AGENT = re.compile(
+    r'^\s*(?:please\s+)?ask (?:the\s+)?(?P<agent>[A-Za-z][\w-]*)\s+(?:to|about|for)\s+(?P<task>.+)$',
+    re.I | re.S,
+)
 _CHECK_IN_DUE = re.compile(r'^\[Check-in due\].*? ask them about: (?P<what>.+?)\nWrite the check-in', re.S)
 _DUE = re.compile(r'^\[Reminder due\].*? of: (?P<what>.+?)\nWrite the reminder', re.S)
 _MEMORY_HEADER = 'What you remember about this user'
@@ -93,12 +98,18 @@ def instructed_memories(instructions: str | None) -> list[str]:
     ]
 
 
-def decide(messages: list[ModelMessage], instructions: str | None) -> tuple[str, dict[str, object]] | str:
-    """The next step: a tool call `(name, args)` or the reply text."""
+def decide(
+    messages: list[ModelMessage], instructions: str | None, delegates: list[str] | None = None
+) -> tuple[str, dict[str, object]] | str:
+    """The next step: a tool call `(name, args)` or the reply text. `delegates`: the agents the
+    agent's `delegate` tool may hand a task to."""
     text = last_user_text(messages)
     tool_return = _tool_return(messages)
     if tool_return is not None:
         return _after_tool(text, tool_return)
+    if (match := _ASK_AGENT.match(text)) and match['agent'].lower() in {d.lower() for d in delegates or ()}:
+        agent = next(d for d in delegates or () if d.lower() == match['agent'].lower())
+        return 'delegate', {'agent': agent, 'task': match['task'].strip()}
     if match := _DUE.match(text):
         return f'{LABEL} Reminder: {match["what"].strip()}'
     if match := _CHECK_IN_DUE.match(text):
@@ -147,6 +158,8 @@ def _after_tool(text: str, tool_return: ToolReturnPart) -> tuple[str, dict[str, 
     content = tool_return.content
     if tool_return.tool_name in ('remind', 'check_in'):
         return f'{LABEL} {content}.'
+    if tool_return.tool_name == 'delegate':
+        return f'{LABEL} It reported back: {content}'
     if tool_return.tool_name == 'remember':
         return f"{LABEL} Noted. I'll remember it ({content})."
     if tool_return.tool_name == 'recall':
@@ -197,7 +210,7 @@ def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
 
 
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
-    step = decide(messages, info.instructions)
+    step = decide(messages, info.instructions, _delegates(info))
     if isinstance(step, tuple):
         name, args = step
         yield {0: DeltaToolCall(name=name, json_args=json.dumps(args))}
@@ -205,6 +218,13 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
     for token in tokens(step):
         await asyncio.sleep(TOKEN_DELAY_SECONDS)
         yield token
+
+
+def _delegates(info: AgentInfo) -> list[str]:
+    """The agents the run's `delegate` tool may name (its schema's enum), if it has one."""
+    tool = next((t for t in info.function_tools if t.name == 'delegate'), None)
+    agent = tool.parameters_json_schema.get('properties', {}).get('agent', {}) if tool else {}
+    return [str(name) for name in agent.get('enum', [])]
 
 
 def offline_model() -> FunctionModel:

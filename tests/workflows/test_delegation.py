@@ -19,6 +19,7 @@ from durable_chat.workflows.contract import (
 )
 from durable_chat.workflows.delegation import DELEGATE_TOOL, STEPS_PER_PARENT_STEP
 from durable_chat.workflows.events import PARENT_TOOL_CALL_ID
+from durable_chat.workflows.offline_model import LABEL
 from tests.workflows.driver import Chat, NewChat, eventually, of_turn
 
 CHILD_TYPE = 'agent__lead__toolset__delegation__call_tool__child_workflow'
@@ -154,3 +155,29 @@ async def test_closing_the_session_cancels_the_child(new_chat: NewChat) -> None:
 
     assert (await ended(child)).status == WorkflowExecutionStatus.CANCELED
     assert (await ended(chat.handle)).status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_the_offline_assistant_hands_ask_the_researcher_to_the_researcher(new_chat: NewChat) -> None:
+    """What the demo shows with no model configured: "ask the researcher to ..." delegates."""
+    chat = await new_chat(agent='lead', model='offline')
+    await chat.send('m-1', 'ask the researcher to find the tallest mountain')
+
+    [turn] = (await chat.wait_finished(1)).turns
+
+    [call] = turn.tool_calls
+    assert (call.name, call.args) == (
+        DELEGATE_TOOL,
+        {'agent': 'researcher', 'task': 'find the tallest mountain'},
+    )
+    # The researcher answers on its own default model (here the scripted one), and the lead reports it.
+    assert turn.reply == f'{LABEL} It reported back: {expected_reply("find the tallest mountain")}'
+    assert len(await children(chat)) == 1
+
+
+async def test_the_offline_assistant_does_not_delegate_to_an_agent_it_may_not_use(new_chat: NewChat) -> None:
+    chat = await new_chat(agent='lead', model='offline')
+    await chat.send('m-1', 'ask the shop to order tea')
+
+    [turn] = (await chat.wait_finished(1)).turns
+
+    assert turn.tool_calls == [] and turn.reply.startswith(f'{LABEL} You said:')
