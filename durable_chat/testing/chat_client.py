@@ -18,11 +18,20 @@ TURN_ENDS = ('RUN_FINISHED', 'RUN_ERROR', 'TURN_INTERRUPTED')
 def event_identity(frame: Frame) -> tuple[object, ...]:
     """What makes a stream event one event. An agent event: (turn, step, attempt, kind, seq), and its
     tool call, since pydantic-ai streams each tool result from an activity of its own (numbered from 0
-    again). A workflow event (step 0): its kind within the turn, and the approval it is about."""
+    again), and the delegation it streams for (two sub-agents of one step share step numbers). A
+    workflow event (step 0): its kind within the turn, and the approval or tool call it is about."""
     if frame['step'] == 0:
         return (frame['turn'], 0, frame['type'], frame.get('id', ''))
-    tool_call = frame.get('toolCallId', '')
-    return (frame['turn'], frame['step'], frame['attempt'], frame['type'], tool_call, frame['seq'])
+    tool_call, delegation = frame.get('toolCallId', ''), frame.get('parentToolCallId', '')
+    return (
+        frame['turn'],
+        frame['step'],
+        frame['attempt'],
+        frame['type'],
+        tool_call,
+        delegation,
+        frame['seq'],
+    )
 
 
 def delivery_faults(frames: list[Frame]) -> list[str]:
