@@ -19,6 +19,7 @@ from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
 from durable_chat.workflows.agents.registry import Registry
 from durable_chat.workflows.check_in_schedules import CheckInDue, CheckInSchedules
+from durable_chat.workflows.delegation import delegation_toolset
 from durable_chat.workflows.memory_hints import HINT_ACTIVITIES
 from durable_chat.workflows.reminders import session_actions
 from durable_chat.workflows.session import ChatSession
@@ -105,3 +106,16 @@ def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
     assert check_in_due is not None and check_in_due.name == 'CheckInDue'
     operation = workflow._Definition.from_class(MemoryOperation)
     assert operation is not None and operation.name == 'MemoryOperation'
+
+
+def test_delegation_names_are_pinned(registry: Registry) -> None:
+    """The delegate tool, its toolset id, and the child workflow type they make for an agent that
+    delegates (the example's `lead`: `agent__<agent>__toolset__delegation__call_tool__child_workflow`)."""
+    toolset = delegation_toolset(['researcher'])
+    assert (toolset.id, sorted(toolset.tools)) == ('delegation', ['delegate'])
+    lead = registry.get('lead')
+    assert lead is not None
+    durability = TemporalDurability.from_agent(lead.agent)
+    assert durability is not None
+    children = [workflow._Definition.must_from_class(c).name for c in worker_registrations(durability)[1]]
+    assert children == ['agent__lead__toolset__delegation__call_tool__child_workflow']
