@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Redis: unset means `durable-chat up` starts an embedded Valkey.
     redis_url: str | None = None
     redis_port: int = 6379
+    redis_cluster: bool = False
+    """`redis_url` names one node of a Redis Cluster (or Valkey cluster): every client the product
+    builds is then a cluster client that finds the other nodes itself."""
     stream_maxlen: int = 5000
     """Entries kept per session stream: a replayable tail, never the store."""
     api_redis_connections: int = 5000
