@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
@@ -579,6 +579,6 @@ def _quiet_abandoned_activities(loop: asyncio.AbstractEventLoop, context: dict[s
     """Stop abandons the turn's model activity; the activity's later 'cancelled' result is expected, not
     an error to print (with a traceback, per interrupted session) when the worker shuts down."""
     error = context.get('exception')
-    if isinstance(error, ActivityError) and isinstance(error.cause, CancelledError):
-        return
+    if isinstance(error, ActivityError | ChildWorkflowError) and isinstance(error.cause, CancelledError):
+        return  # a cancelled delegation's child workflow, likewise
     loop.default_exception_handler(context)
