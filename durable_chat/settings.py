@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     session_max_run_growth_bytes: int = Field(default=256_000, ge=50_000, le=40_000_000)
     """A worker holds about this much per cached chatting session (README, "Continue-as-new")."""
 
+    # The claim check (`durable_chat/payload_store.py`): a payload over the threshold (a model
+    # call's input, the state carried to a new run) is kept out of Temporal's history, which holds
+    # its content hash instead. Every process that reads payloads must see the same store.
+    payload_store: Literal['files', 's3', 'off'] = 'files'
+    """`files`: a directory (`payload_store_dir`); `s3`: the bucket `payload_store_bucket` (needs
+    `pip install aioboto3`, credentials from AWS's own settings); `off`: every payload inline."""
+    payload_store_dir: Path | None = None
+    """The `files` store's directory; unset, `<data_dir>/payloads`. Shared by every process (one
+    machine, or a shared filesystem)."""
+    payload_store_bucket: str | None = None
+    payload_store_threshold_bytes: int = Field(default=4_096, ge=0)
+    """Payloads at least this big go to the store; smaller ones stay inline in the history."""
+
     # Observability: off unless set.
     metrics_port: int | None = None
     """Workers serve the Temporal SDK's Prometheus metrics on this port (127.0.0.1, or METRICS_HOST)."""
