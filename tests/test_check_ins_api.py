@@ -10,44 +10,26 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
 from durable_chat.workflows.offline_model import LABEL
 from tests.conftest import token_for
+from tests.test_reminders_api import Json
+from tests.test_reminders_api import User as SessionUser
 
 pytestmark = pytest.mark.integration
-
-Json = dict[str, Any]
 
 
 def call(**args: object) -> str:
     return f'call check_in {json.dumps(args)}'
 
 
-class User:
-    def __init__(self, name: str, http: httpx.AsyncClient, api_url: str) -> None:
-        self.name, self.http, self.api_url = name, http, api_url
-
-    async def start(self, **options: str) -> str:
-        response = await self.http.post('/sessions', json=options)
-        assert response.status_code == 201, response.text
-        return response.json()['session_id']
-
-    async def socket(self, session_id: str) -> ChatClient:
-        return await ChatClient(self.api_url, session_id, token_for(self.name)).connect()
-
-    async def snapshot(self, session_id: str) -> Json:
-        response = await self.http.get(f'/sessions/{session_id}')
-        assert response.status_code == 200, response.text
-        return response.json()
-
+class User(SessionUser):
     async def check_ins(self, session_id: str) -> list[Json]:
         response = await self.http.get(f'/sessions/{session_id}/check-ins')
         assert response.status_code == 200, response.text
