@@ -2,6 +2,8 @@
 
 Writes bench/results/{latest.json,latest.md}. Capacity (thousands of sessions) runs last on a stack
 of its own, and also writes bench/results/capacity.{json,md}; `--capacity-steps ''` skips it.
+`--quick` runs only the latency scenarios (first token, tool turns, continue-as-new) with fewer turns:
+a few minutes, for comparing a change before and after.
 """
 
 from __future__ import annotations
@@ -47,27 +49,45 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return '\n\n'.join(tables)
 
 
+QUICK_SCENARIOS = (
+    'first token',
+    'one-tool turn (sent -> finished)',
+    'remember turn (sent -> finished)',
+    'continue-as-new',
+)
+"""What `--quick` runs (by name: the real model's scenario also holds the words 'first token')."""
+QUICK_TURNS = 60
+
+
 def scenarios(stack: Stack, args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[Any]]]:
     """Each scenario of the run on the shared stack, by its name in the results."""
+    # --quick: a quarter of the turns is 15, not the full run's floor of 20 (or 30 for continue-as-new).
+    floor = 10 if args.quick else 20
     return {
         'first token': lambda: first_token.run(
-            stack.api_url, stack.token(), stack.token('bench-recalling'), args.turns
+            stack.api_url, stack.token(), stack.token('bench-recalling'), args.turns, floor
         ),
-        'one-tool turn (sent -> finished)': lambda: tool_turn.run(stack, max(args.turns // 4, 20)),
-        'remember turn (sent -> finished)': lambda: remember_turn.run(stack, max(args.turns // 4, 20)),
+        'one-tool turn (sent -> finished)': lambda: tool_turn.run(stack, max(args.turns // 4, floor)),
+        'remember turn (sent -> finished)': lambda: remember_turn.run(stack, max(args.turns // 4, floor)),
         'memory search (GET /memories?q=)': lambda: memory_search.run(stack, max(args.turns // 2, 50)),
         'fan-out, one session': lambda: fanout.run(stack, args.tokens),
-        'continue-as-new': lambda: continue_as_new.run(stack, max(args.turns // 2, 30)),
+        'continue-as-new': lambda: continue_as_new.run(stack, max(args.turns // 2, floor + 10)),
         'crash recovery': lambda: crash_recovery.run(stack, args.crashes),
         real_model.SCENARIO: lambda: real_model.run(max(args.turns // 4, 20)),
     }
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.quick:
+        args.turns = args.turns or QUICK_TURNS
+        args.capacity_steps = ''
+    args.turns = args.turns or 200
     stack = Stack().start()
     results: dict[str, Any] = {}
     try:
         for name, scenario in scenarios(stack, args).items():
+            if args.quick and name not in QUICK_SCENARIOS:
+                continue
             if args.only is None or any(word in name for word in args.only.split(',')):
                 results[name] = await scenario()
     finally:
@@ -86,6 +106,7 @@ async def main(args: argparse.Namespace) -> None:
         'machine': platform.platform(),
         'turns': args.turns,
         'only': args.only,
+        'quick': args.quick,
     }
     (RESULTS / 'latest.json').write_text(
         json.dumps({'meta': meta, 'results': results, 'capacity': details}, indent=2)
@@ -99,7 +120,14 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(prog='python -m bench')
-    parser.add_argument('--turns', type=int, default=200, help='turns per first-token scenario')
+    parser.add_argument(
+        '--turns', type=int, default=0, help=f'turns per first-token scenario (200; --quick: {QUICK_TURNS})'
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='only first token, tool turns and continue-as-new, with fewer turns; no capacity',
+    )
     parser.add_argument('--crashes', type=int, default=5)
     parser.add_argument('--tokens', type=int, default=5000, help='tokens per fan-out reply')
     parser.add_argument('--active', type=int, default=100, help='concurrent active sessions (capacity)')

@@ -72,14 +72,17 @@ async def durable_first_token_new(api_url: str, token: str, sessions: int) -> li
     return samples
 
 
-async def run(api_url: str, token: str, recalling_token: str, turns: int) -> dict[str, dict[str, float]]:
-    """`recalling_token`: a user of its own, who will have a memory to recall before each turn."""
+async def run(
+    api_url: str, token: str, recalling_token: str, turns: int, floor: int = 20
+) -> dict[str, dict[str, float]]:
+    """`recalling_token`: a user of its own, who will have a memory to recall before each turn;
+    the scenarios after the first take a quarter of `turns`, at least `floor`."""
     plain = summary(await plain_first_token(turns))
     existing = summary(await durable_first_token_existing(api_url, token, turns))
     recalling = await durable_first_token_existing(
-        api_url, recalling_token, max(turns // 4, 20), remember='my favourite colour is green'
+        api_url, recalling_token, max(turns // 4, floor), remember='my favourite colour is green'
     )
-    new = summary(await durable_first_token_new(api_url, token, max(turns // 4, 20)))
+    new = summary(await durable_first_token_new(api_url, token, max(turns // 4, floor)))
     return {
         'plain run_stream': plain,
         'durable, existing session': existing,
