@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,10 +21,10 @@ from durable_chat.workflows.compensation import COMPENSATE_TOOL_CALL
 from durable_chat.workflows.contract import workflow_id
 from tests.browser import browser, page, sign_in
 from tests.conftest import SECRET
-from tests.test_agents import eventually
+from tests.test_agents import eventually, http
 
 pytestmark = pytest.mark.integration
-__all__ = ['browser', 'page']  # the page fixtures of tests/browser.py
+__all__ = ['browser', 'http', 'page']  # fixtures: the page's (tests/browser.py), the API client's
 
 REPO = Path(__file__).parent.parent
 FLIGHT = 'book_flight {"to": "Oslo", "date": "2026-12-01"}'
@@ -45,13 +45,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(folder / 'stack', secret=SECRET, settings=settings).start(apis=[{}])
     yield stack
     stack.stop()
-
-
-@pytest.fixture
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {'Authorization': f'Bearer {stack.token("ana")}'}
-    async with httpx.AsyncClient(base_url=stack.apis[0].url, timeout=30, headers=headers) as client:
-        yield client
 
 
 def bookings_of(stack: Stack, session_id: str) -> list[dict[str, object]]:

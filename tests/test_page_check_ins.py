@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
 from durable_chat.testing.processes import Process
 from tests.browser import (
@@ -26,22 +24,10 @@ from tests.browser import (
     watch_for_problems,
 )
 from tests.test_page import open_session_id
+from tests.test_page_reminders import ZONE, row, tokyo
 
 pytestmark = pytest.mark.integration
-__all__ = ['browser']  # the page fixture of tests/browser.py
-
-ZONE = 'Asia/Tokyo'
-
-
-@pytest.fixture
-async def tokyo(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(timezone_id=ZONE, viewport=DESKTOP)
-    yield await context.new_page()
-    await context.close()
-
-
-def row(page: Page, number: int) -> Any:
-    return page.locator(f'#turns li[data-turn="{number}"]')
+__all__ = ['browser', 'tokyo']  # fixtures: the browser (tests/browser.py), a page in Tokyo
 
 
 async def answered(page: Page, number: int) -> None:
