@@ -13,11 +13,18 @@ import durable_chat
 
 PACKAGE = Path(durable_chat.__file__).parent
 
-GROUND = ('durable_chat.settings', 'durable_chat.temporal')
+GROUND = (
+    'durable_chat.settings',
+    'durable_chat.payload_store',
+    'durable_chat.temporal',
+    'durable_chat.redis_clients',
+)
 ALLOWED: dict[str, tuple[str, ...]] = {
     # A module under the key may import durable_chat modules under these prefixes, and nothing else.
     'durable_chat.settings': (),
-    'durable_chat.temporal': ('durable_chat.settings',),
+    'durable_chat.payload_store': ('durable_chat.settings',),
+    'durable_chat.temporal': ('durable_chat.settings', 'durable_chat.payload_store'),
+    'durable_chat.redis_clients': ('durable_chat.settings',),
     'durable_chat.memory': (*GROUND, 'durable_chat.memory'),
     'durable_chat.workflows': (*GROUND, 'durable_chat.memory', 'durable_chat.workflows'),
     'durable_chat.api': (
