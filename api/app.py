@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +28,7 @@ from durable_chat.api.chat_sessions import (
 )
 from durable_chat.api.routes import agents, auth, health, limits, memories, operator, sessions
 from durable_chat.api.schemas import error_responses
+from durable_chat.redis_clients import connect_redis
 from durable_chat.settings import Settings, get_settings
 from durable_chat.temporal import connect
 
@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = await connect(settings)
         app.state.owners = SessionOwners(app.state.temporal)
         # No socket timeout: websockets block in XREAD for longer than redis-py's 5 s default (P2).
-        app.state.redis = aioredis.Redis.from_url(
-            settings.redis_target, socket_timeout=None, max_connections=settings.api_redis_connections
+        app.state.redis = connect_redis(
+            settings, socket_timeout=None, max_connections=settings.api_redis_connections
         )
         try:
             yield

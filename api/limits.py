@@ -23,6 +23,7 @@ from fastapi import HTTPException
 from durable_chat.api import metrics
 from durable_chat.api.auth import Principal
 from durable_chat.api.schemas import ErrorOut
+from durable_chat.redis_clients import RedisClient
 from durable_chat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,19 +93,28 @@ class Limited(Exception):
         self.retry_after = retry_after
 
 
+# The user in braces, a Redis Cluster hash tag: `_TAKE` takes from several of a user's buckets at once.
+def limit_key(username: str, kind: Kind) -> str:
+    return f'limit:{{{username}}}:{kind}'
+
+
+def websockets_key(username: str) -> str:
+    return f'websockets:{{{username}}}'
+
+
 def _rule(settings: Settings, kind: Kind) -> tuple[int, float]:
     if kind == 'messages':
         return settings.limit_message_burst, settings.limit_messages_per_minute
     return settings.limit_session_burst, settings.limit_sessions_per_minute
 
 
-async def take(redis: aioredis.Redis, settings: Settings, user: Principal, *kinds: Kind) -> None:
+async def take(redis: RedisClient, settings: Settings, user: Principal, *kinds: Kind) -> None:
     """Counts one of each kind for the user, or raises Limited (then nothing was counted).
 
     Every message the API accepts, over REST or a websocket, passes here: the live stats count it.
     """
     rules = [_rule(settings, kind) for kind in kinds]
-    keys = [f'limit:{{{user.username}}}:{kind}' for kind in kinds]
+    keys = [limit_key(user.username, kind) for kind in kinds]
     args = [value for burst, per_minute in rules for value in (burst, per_minute / 60)]
     result = await _fail_open(redis.eval(_TAKE, len(keys), *keys, *args), 'rate limit')
     if result is None or int(result[1]) == 0:
@@ -121,7 +131,7 @@ async def take(redis: aioredis.Redis, settings: Settings, user: Principal, *kind
     )
 
 
-async def enforce(redis: aioredis.Redis, settings: Settings, user: Principal, *kinds: Kind) -> None:
+async def enforce(redis: RedisClient, settings: Settings, user: Principal, *kinds: Kind) -> None:
     """`take` for REST: over the limit is a 429 with the reason and a Retry-After header."""
     try:
         await take(redis, settings, user, *kinds)
@@ -130,7 +140,7 @@ async def enforce(redis: aioredis.Redis, settings: Settings, user: Principal, *k
 
 
 @asynccontextmanager
-async def websocket_slot(redis: aioredis.Redis, settings: Settings, user: Principal) -> AsyncGenerator[bool]:
+async def websocket_slot(redis: RedisClient, settings: Settings, user: Principal) -> AsyncGenerator[bool]:
     """Holds one of the user's websocket slots while the block runs; yields False if none is free.
 
     The slot's expiry is refreshed while the connection lives, so a SIGKILLed API's slots lapse.
@@ -138,7 +148,7 @@ async def websocket_slot(redis: aioredis.Redis, settings: Settings, user: Princi
     if user.is_operator:  # operators watch many sessions; they are not capped
         yield True
         return
-    key, connection = f'websockets:{{{user.username}}}', uuid.uuid4().hex
+    key, connection = websockets_key(user.username), uuid.uuid4().hex
     ttl_ms = int(settings.limit_websocket_slot_seconds * 1000)
 
     async def claim(cap: int) -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-import redis.asyncio as aioredis
-
+from durable_chat.redis_clients import RedisClient
 from durable_chat.workflows.contract import Frame, StreamEntry, decode_event, stream_key
 
 
@@ -22,7 +21,7 @@ def is_valid_event_id(entry_id: str) -> bool:
     return True
 
 
-async def still_holds(redis: aioredis.Redis, session_id: str, after: str) -> bool:
+async def still_holds(redis: RedisClient, session_id: str, after: str) -> bool:
     """Whether the stream still has every entry after `after` (it was not trimmed past it or lost)."""
     first = cast(list[StreamEntry], await redis.xrange(stream_key(session_id), count=1))
     if not first:
@@ -31,7 +30,7 @@ async def still_holds(redis: aioredis.Redis, session_id: str, after: str) -> boo
 
 
 async def tail_for_snapshot(
-    redis: aioredis.Redis, session_id: str, finished_turns: set[int]
+    redis: RedisClient, session_id: str, finished_turns: set[int]
 ) -> tuple[list[Frame], str]:
     """The stream's events of the turns a snapshot does not hold yet, and the id to read on from."""
     entries = cast(list[StreamEntry], await redis.xrange(stream_key(session_id)))
@@ -40,7 +39,7 @@ async def tail_for_snapshot(
     return [f for f in frames if f['turn'] not in finished_turns], last_id
 
 
-async def read_after(redis: aioredis.Redis, session_id: str, after: str, block_ms: int) -> list[Frame]:
+async def read_after(redis: RedisClient, session_id: str, after: str, block_ms: int) -> list[Frame]:
     # RESP2's reply: [stream key, entries] per stream (redis-py also types RESP3's dict form).
     response = cast(
         list[tuple[bytes, list[StreamEntry]]],

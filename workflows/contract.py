@@ -428,7 +428,10 @@ and fields. redis-py types replies for either setting and as optional (`bytes | 
 
 
 def stream_key(session_id: str) -> str:
-    return f'session:{session_id}:events'
+    # The braces are a Redis Cluster hash tag: the stream and the sets its scripts check beside it
+    # (workflows/events.py) share the session's slot. Adding them renamed the key; the stream is only
+    # the live tail, so a turn streaming across that upgrade reaches clients through the snapshot.
+    return f'session:{{{session_id}}}:events'
 
 
 def encode_event(

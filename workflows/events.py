@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import AsyncIterable, Mapping
 from typing import cast
 
-import redis.asyncio as aioredis
 from ag_ui.core import BaseEvent
 from pydantic_ai import RunContext
 from pydantic_ai.messages import AgentStreamEvent
@@ -24,6 +23,7 @@ from pydantic_ai.ui.ag_ui import AGUIEventStream
 from redis.commands.core import AsyncScript
 from temporalio import activity
 
+from durable_chat.redis_clients import RedisClient, connect_redis
 from durable_chat.settings import get_settings
 from durable_chat.workflows.contract import (
     ATTEMPT_STARTED,
@@ -43,11 +43,19 @@ TAIL_PAGE = 256
 PARENT_TOOL_CALL_ID = 'parentToolCallId'
 """In a delegated sub-agent's frames: the parent's `delegate` tool call (AG-UI's camelCase)."""
 
-# Appends an agent event unless its turn was stopped: once TURN_INTERRUPTED is in the stream, no
-# later token of that turn can follow it, even while the cancelled activity is still generating.
+# Appends a batch of one turn's agent events unless the turn was stopped: once TURN_INTERRUPTED is
+# in the stream, no later token of that turn can follow it, even while the cancelled activity is
+# still generating. ARGV: maxlen, the turn, then per event its field count and its fields.
+# One script call per batch, not a pipeline of calls: a cluster client pipelines no scripts.
 _APPEND_UNLESS_STOPPED = """
-if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return false end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return false end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
 """
 
 # Appends a workflow-level event once: a local activity runs again when its workflow task did not
@@ -64,25 +72,26 @@ end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 6))
 """
 
-_clients: dict[int, aioredis.Redis] = {}
+_clients: dict[int, RedisClient] = {}
 _append_scripts: dict[int, AsyncScript] = {}
 _once_scripts: dict[int, AsyncScript] = {}
 
 
+# Each in the session's hash tag, as the stream (`stream_key`): a script touches them together.
 def stopped_key(session_id: str) -> str:
-    return f'session:{session_id}:stopped-turns'
+    return f'session:{{{session_id}}}:stopped-turns'
 
 
 def published_key(session_id: str, turn: int) -> str:
-    return f'session:{session_id}:turn:{turn}:published'
+    return f'session:{{{session_id}}}:turn:{turn}:published'
 
 
-def redis_client() -> aioredis.Redis:
+def redis_client() -> RedisClient:
     """One client per event loop, reused across activities (a new connection per turn costs ~5 ms)."""
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
     if client is None:
-        client = aioredis.Redis.from_url(get_settings().redis_target, socket_timeout=10)
+        client = connect_redis(get_settings(), socket_timeout=10)
         _clients[loop_id] = client
         _append_scripts[loop_id] = client.register_script(_APPEND_UNLESS_STOPPED)
         _once_scripts[loop_id] = client.register_script(_APPEND_ONCE)
@@ -168,14 +177,15 @@ async def streamed_text(session_id: str, turn: int) -> str:
 
 
 class _Appender:
-    """Appends one activity's agent events in order, sending whatever queued up while the previous
-    batch was in flight as one pipeline: one round trip per batch, not per token, and no added
-    wait for the first token. Each entry is still guarded on its own, so none follows a stop."""
+    """Appends one activity's agent events (all of one turn) in order, sending whatever queued up
+    while the previous batch was in flight as one script call: one round trip per batch, not per
+    token, and no added wait for the first token. The script checks the stop for the whole batch
+    at once, atomically, so no entry follows a stop."""
 
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, turn: int) -> None:
         self._script = _loop_script(_append_scripts)
-        self._client = redis_client()
         self._keys = [stream_key(session_id), stopped_key(session_id)]
+        self._turn = turn
         self._maxlen = get_settings().stream_maxlen
         self._pending: list[dict[str, str | int]] = []
         self._queued = asyncio.Event()
@@ -206,11 +216,11 @@ class _Appender:
                 self._queued.clear()
                 continue
             batch, self._pending = self._pending, []
-            async with self._client.pipeline(transaction=False) as pipe:
-                for fields in batch:
-                    await self._script(keys=self._keys, args=[self._maxlen, *_flat(fields)], client=pipe)
-                added = await pipe.execute()
-            self.stopped = any(entry is None for entry in added)
+            args: list[str | int] = [self._maxlen, self._turn]
+            for fields in batch:
+                flat = _flat(fields)
+                args += [len(flat), *flat]
+            self.stopped = await self._script(keys=self._keys, args=args) is None
 
 
 def _agui_data(event: BaseEvent) -> dict[str, object]:
@@ -227,7 +237,7 @@ async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[
     step = ctx.run_step + deps.step_offset
     translator = AGUIEventStream[TurnDeps, str](thread_id=deps.session_id, run_id=f'turn-{deps.turn}')
     nested = {PARENT_TOOL_CALL_ID: deps.delegation} if deps.delegation else {}
-    appender = _Appender(deps.session_id)
+    appender = _Appender(deps.session_id, deps.turn)
     first = True
     try:
         async for event in events:

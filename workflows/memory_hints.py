@@ -41,28 +41,30 @@ class MemoryHint:
     known_empty: bool
 
 
-def _generation_key(user_id: str) -> str:
-    return f'memory:{user_id}:generation'
+# The user in braces, a Redis Cluster hash tag: `memory_hint` reads both keys in one MGET, which a
+# cluster serves only from one slot.
+def generation_key(user_id: str) -> str:
+    return f'memory:{{{user_id}}}:generation'
 
 
-def _empty_key(user_id: str) -> str:
-    return f'memory:{user_id}:known-empty'
+def empty_key(user_id: str) -> str:
+    return f'memory:{{{user_id}}}:known-empty'
 
 
 @activity.defn(name='memory_hint')
 async def memory_hint(user_id: str) -> MemoryHint:
-    generation, empty_at = await redis_client().mget(_generation_key(user_id), _empty_key(user_id))
+    generation, empty_at = await redis_client().mget(generation_key(user_id), empty_key(user_id))
     generation = int(generation or 0)
     return MemoryHint(generation, known_empty=empty_at is not None and int(empty_at) == generation)
 
 
 @activity.defn(name='mark_no_memories')
 async def mark_no_memories(user_id: str, generation: int) -> None:
-    await redis_client().set(_empty_key(user_id), generation, ex=MARKER_TTL_SECONDS)
+    await redis_client().set(empty_key(user_id), generation, ex=MARKER_TTL_SECONDS)
 
 
 async def bump_generation(user_id: str) -> None:
-    await redis_client().incr(_generation_key(user_id))
+    await redis_client().incr(generation_key(user_id))
 
 
 @activity.defn(name='memory_changed')

@@ -9,7 +9,6 @@ import logging
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
-import redis.asyncio as aioredis
 from pydantic_ai.durable_exec.temporal import AgentPlugin, LogfirePlugin, PydanticAIPlugin
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -23,6 +22,7 @@ from durable_chat.memory.activities import MemoryActivities, open_store
 from durable_chat.memory.store import MemoryStore
 from durable_chat.memory.transcripts import TranscriptActivities, TranscriptStore
 from durable_chat.memory.workflows import MemoryOperation
+from durable_chat.redis_clients import connect_redis
 from durable_chat.settings import Settings
 from durable_chat.temporal import TracingUnavailable
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
@@ -98,7 +98,7 @@ def chat_worker(client: Client, settings: Settings, registry: Registry | None = 
 
 async def publish_catalogue(settings: Settings, registry: Registry) -> None:
     """Tells the API which agents and models users may pick (it does not load the agents itself)."""
-    redis = aioredis.Redis.from_url(settings.redis_target, socket_timeout=10)
+    redis = connect_redis(settings, socket_timeout=10)
     try:
         await redis.set(agents_key(settings.task_queue), registry.catalogue_json())
     finally:
