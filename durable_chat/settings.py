@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     # its content hash instead. Every process that reads payloads must see the same store.
     payload_store: Literal['files', 's3', 'off'] = 'files'
     """`files`: a directory (`payload_store_dir`); `s3`: the bucket `payload_store_bucket` (needs
-    `pip install aioboto3`, credentials from AWS's own settings); `off`: every payload inline."""
+    `pip install 'temporalio[aioboto3]'`, credentials from AWS's own settings); `off`: every payload
+    inline (a history written with a store on then cannot be read)."""
     payload_store_dir: Path | None = None
     """The `files` store's directory; unset, `<data_dir>/payloads`. Shared by every process (one
     machine, or a shared filesystem)."""
