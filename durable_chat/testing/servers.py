@@ -24,7 +24,7 @@ START_TIMEOUT = 60.0
 _T = TypeVar('_T')
 
 
-def _when_port_free(start: Callable[[], _T], timeout: float = 30) -> _T:
+def when_port_free(start: Callable[[], _T], timeout: float = 30) -> _T:
     """`start()`, again while the port a killed server held is not free yet (both starts refuse a
     taken port; the kernel frees it a moment after the process is reaped)."""
     deadline = time.monotonic() + timeout
@@ -49,7 +49,7 @@ class TemporalServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = START_TIMEOUT) -> Self:
-        self.process = _when_port_free(lambda: start_temporal(self.folder, self.port, self.ui_port, self.log))
+        self.process = when_port_free(lambda: start_temporal(self.folder, self.port, self.ui_port, self.log))
         try:
             wait_for_temporal(self.address, self.namespace, self._gone, timeout)
         except NotReady as error:
@@ -99,9 +99,9 @@ class Valkey:
     def start(self) -> Self:
         server = self.server
         if server is None:
-            self.server = _when_port_free(lambda: start_valkey(self.folder, self.port))
+            self.server = when_port_free(lambda: start_valkey(self.folder, self.port))
         else:
-            _when_port_free(server.start)
+            when_port_free(server.start)
         return self
 
     def kill(self) -> None:

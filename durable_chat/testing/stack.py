@@ -13,6 +13,7 @@ from typing import Self
 from durable_chat.api.auth import Role, issue_token
 from durable_chat.testing.servers import TemporalServer, Valkey
 from durable_chat.testing.services import Api, Worker, api, worker
+from durable_chat.testing.valkey_cluster import ValkeyCluster
 
 SCRIPTED_MODEL = 'import:durable_chat.testing.scripted:model'
 """The scripted chat model (durable_chat.testing.scripted): replies follow from the message."""
@@ -102,12 +103,21 @@ class Stack:
     settings: dict[str, str] = field(default_factory=dict[str, str])
     """Environment for every worker and API beyond the shared settings (limits, budgets, PYTHONPATH)."""
     apis: list[Api] = field(default_factory=list[Api])
+    cluster_nodes: int = 0
+    """Above 0: Redis is a Valkey cluster of that many nodes (`cluster`) instead of `valkey`."""
 
     def __post_init__(self) -> None:
         # Ports are chosen now, so the settings are known before anything runs.
         self.temporal = TemporalServer(self.folder / 'temporal')
         self.valkey = Valkey(self.folder)
-        self.env = shared_env(self.temporal, self.valkey, self.folder, self.secret, self.model, self.settings)
+        self.cluster = (
+            ValkeyCluster(self.folder / 'cluster', self.cluster_nodes) if self.cluster_nodes else None
+        )
+        redis = {}
+        if self.cluster is not None:
+            redis = {'DURABLE_CHAT_REDIS_URL': self.cluster.url, 'DURABLE_CHAT_REDIS_CLUSTER': '1'}
+        settings = {**redis, **self.settings}
+        self.env = shared_env(self.temporal, self.valkey, self.folder, self.secret, self.model, settings)
         self.workers = Workers(self.env, self.folder, self.folder / 'logs')
 
     def start(self, chat_workers: int = 1, apis: Sequence[Mapping[str, str]] = ()) -> Self:
@@ -115,7 +125,7 @@ class Stack:
         (its settings over the stack's), all ready on return; on failure, nothing left running."""
         try:
             self.temporal.start()
-            self.valkey.start()
+            (self.cluster or self.valkey).start()
             self.workers.start_memory()
             for _ in range(chat_workers):
                 self.workers.start()
@@ -141,5 +151,5 @@ class Stack:
         for process in self.apis:
             process.kill() if kill else process.stop()
         self.workers.stop_all(kill)
-        self.valkey.stop()
+        (self.cluster or self.valkey).stop()
         self.temporal.stop()
