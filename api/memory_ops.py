@@ -31,7 +31,10 @@ from durable_chat.memory.operations import (
 )
 from durable_chat.memory.types import (
     LIST_MEMORIES,
+    MEMORY_HISTORY,
     RECALL_MEMORIES,
+    HistoryRequest,
+    HistoryResult,
     ListRequest,
     ListResult,
     RecallRequest,
@@ -54,7 +57,7 @@ async def run_memory_operation(
     client: Client, settings: Settings, request: MemoryOperationRequest
 ) -> MemoryOperationResult:
     try:
-        if request.kind in ('list', 'search', 'transcript') and client not in _no_standalone:
+        if request.kind in ('list', 'search', 'transcript', 'history') and client not in _no_standalone:
             try:
                 return await _read(client, settings, request)
             except RPCError as error:
@@ -83,12 +86,21 @@ async def _read(client: Client, settings: Settings, request: MemoryOperationRequ
     user = request.user_id
     if request.kind == 'search':
         found = await _activity(
-            client, settings, RECALL_MEMORIES, RecallRequest(user, request.query, k=request.k), RecallResult
+            client,
+            settings,
+            RECALL_MEMORIES,
+            RecallRequest(user, request.query, k=request.k, plain=True),
+            RecallResult,
         )
         return MemoryOperationResult(memories=found.memories)
     if request.kind == 'list':
         listed = await _activity(client, settings, LIST_MEMORIES, ListRequest(user), ListResult)
         return MemoryOperationResult(memories=listed.memories)
+    if request.kind == 'history':
+        found = await _activity(
+            client, settings, MEMORY_HISTORY, HistoryRequest(user, request.memory_id or ''), HistoryResult
+        )
+        return MemoryOperationResult(memories=[found.memory] if found.memory else [], versions=found.versions)
     chunk = await _activity(
         client,
         settings,

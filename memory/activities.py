@@ -25,16 +25,22 @@ from durable_chat.memory.store import InvalidMemory, MemoryStore
 from durable_chat.memory.types import (
     FORGET_MEMORY,
     LIST_MEMORIES,
+    MEMORY_HISTORY,
     RECALL_MEMORIES,
     STORE_MEMORY,
+    UNDO_MEMORY_CHANGE,
     ForgetRequest,
     ForgetResult,
+    HistoryRequest,
+    HistoryResult,
     ListRequest,
     ListResult,
     RecallRequest,
     RecallResult,
     StoreRequest,
     StoreResult,
+    UndoRequest,
+    UndoResult,
 )
 from durable_chat.settings import Settings
 
@@ -83,7 +89,14 @@ class MemoryActivities:
         self.mark_changed = mark_changed
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.recall_memories, self.store_memory, self.forget_memory, self.list_memories]
+        return [
+            self.recall_memories,
+            self.store_memory,
+            self.forget_memory,
+            self.list_memories,
+            self.memory_history,
+            self.undo_memory_change,
+        ]
 
     @activity.defn(name=RECALL_MEMORIES)
     async def recall_memories(self, request: RecallRequest) -> RecallResult:
@@ -95,13 +108,24 @@ class MemoryActivities:
             has_any = bool(memories) or await self.store.has_any(request.user_id)
         except InvalidMemory as error:
             raise _invalid(error) from error
+        if not request.plain:
+            # A session keeps only the texts: each carries the day it was said, for the instructions.
+            for memory in memories:
+                memory.text = f'{memory.updated_at.date().isoformat()}\t{memory.text}'
         return RecallResult(memories=memories, user_has_memories=has_any)
 
     @activity.defn(name=STORE_MEMORY)
     async def store_memory(self, request: StoreRequest) -> StoreResult:
         """Idempotent: a retried attempt finds the fact already stored and reports `unchanged`."""
         try:
-            result = await self.store.remember(request.user_id, request.text)
+            result = await self.store.remember(
+                request.user_id,
+                request.text,
+                session_id=request.session_id,
+                turn=request.turn,
+                decision=request.decision,
+                memory_id=request.memory_id,
+            )
         except InvalidMemory as error:
             raise _invalid(error) from error
         if request.mark_changed and self.mark_changed is not None:
@@ -133,3 +157,26 @@ class MemoryActivities:
             return ListResult(memories=await self.store.list(request.user_id))
         except InvalidMemory as error:
             raise _invalid(error) from error
+
+    @activity.defn(name=MEMORY_HISTORY)
+    async def memory_history(self, request: HistoryRequest) -> HistoryResult:
+        try:
+            current, versions = await self.store.history(request.user_id, request.memory_id)
+        except InvalidMemory as error:
+            raise _invalid(error) from error
+        return HistoryResult(memory=current, versions=versions)
+
+    @activity.defn(name=UNDO_MEMORY_CHANGE)
+    async def undo_memory_change(self, request: UndoRequest) -> UndoResult:
+        """Undoes the memory's last change if it is still at `request.version` (so a retry of an
+        undo that happened does nothing more)."""
+        try:
+            result = await self.store.undo(request.user_id, request.memory_id, version=request.version)
+        except InvalidMemory as error:
+            raise _invalid(error) from error
+        if result.undone and self.mark_changed is not None:
+            try:
+                await asyncio.wait_for(self.mark_changed(request.user_id), MARK_CHANGED_SECONDS)
+            except Exception:
+                activity.logger.warning('memory change not marked after an undo', exc_info=True)
+        return result

@@ -12,7 +12,7 @@ from durable_chat.memory.types import Memory
 
 MEMORY_OPERATION_WORKFLOW = 'MemoryOperation'
 
-OperationKind = Literal['list', 'search', 'forget', 'forget_all', 'transcript']
+OperationKind = Literal['list', 'search', 'forget', 'forget_all', 'transcript', 'history', 'undo']
 
 # Transcript archive activities: persisted names, never rename.
 ARCHIVE_TURNS = 'archive_turns'
@@ -61,3 +61,7 @@ class MemoryOperationResult:
     deleted: int = 0
     turns: list[dict[str, object]] = field(default_factory=list[dict[str, object]])
     next_page: int | None = None
+    versions: list[Memory] = field(default_factory=list[Memory])
+    """`history`: the memory's previous versions, newest first (`memories` holds the current one)."""
+    undone: str = ''
+    """`undo`: what was undone ('update', 'add' or '')."""

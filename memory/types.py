@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-StoreAction = Literal['added', 'updated', 'unchanged']
+StoreAction = Literal['added', 'updated', 'unchanged', 'proposed', 'conflict', 'ignored']
+Decision = Literal['rules', 'propose', 'add', 'update', 'supersede', 'ignore']
+"""Who decides what a new fact does to the memories it resembles (`StoreRequest.decision`):
+`rules` the store's own rules (`memory.rules.decide`, for the offline assistant); `propose` nothing is
+written while related memories exist: they come back as candidates for the model to decide on; the
+other four are that decision, enforced by the store (`update` and `supersede` name the memory)."""
+ChangeKind = Literal['added', 'restated', 'superseded', 'corrected']
 
 # Activity names (`memory.activities`), here so the workflow can name them without importing the
 # store. Persisted in workflow histories: never rename one.
@@ -19,6 +25,8 @@ RECALL_MEMORIES = 'recall_memories'
 STORE_MEMORY = 'store_memory'
 FORGET_MEMORY = 'forget_memory'
 LIST_MEMORIES = 'list_memories'
+MEMORY_HISTORY = 'memory_history'
+UNDO_MEMORY_CHANGE = 'undo_memory_change'
 
 
 @dataclass
@@ -32,6 +40,16 @@ class Memory:
     updated_at: datetime
     score: float | None = None
     """Cosine similarity to the query, set by recall only."""
+    session_id: str = ''
+    """The session this version was said in ('' for memories stored before provenance was kept)."""
+    turn: int = 0
+    """The turn of that session (0 when unknown)."""
+    version: int = 1
+    """1 for the text first remembered; each update or supersession adds one."""
+    change: str = 'added'
+    """How this version came to be (`ChangeKind`)."""
+    valid_until: datetime | None = None
+    """Set on previous versions only: when a newer statement replaced this one."""
 
 
 @dataclass
@@ -41,6 +59,10 @@ class StoreResult:
     """`added` a new memory, `updated` an existing one in place (same id), or `unchanged`."""
     marked_changed: bool = False
     """The store bumped the user's memory generation, as `StoreRequest.mark_changed` asked."""
+    previous: Memory | None = None
+    """`updated`: the version this one replaced (kept in the memory's history)."""
+    candidates: list[Memory] = field(default_factory=list[Memory])
+    """`proposed` and `conflict`: the related memories the decision is about (nothing was written)."""
 
 
 @dataclass
@@ -49,7 +71,10 @@ class RecallRequest:
     query: str
     k: int = 5
     min_score: float | None = None
-    """Drop memories less similar than this; None returns the top k whatever their score."""
+    """Drop memories less relevant than this (`memory.retrieval`); None returns the top k."""
+    plain: bool = False
+    """Texts as stored. False (a session's recall before a turn, which keeps only texts): each
+    text is `<ISO date said>\\t<text>`, so the instructions can date it."""
 
 
 @dataclass
@@ -67,6 +92,13 @@ class StoreRequest:
     mark_changed: bool = False
     """Once the point is written, bump the user's memory generation (workflows/memory_hints.py),
     which spares the session a local activity; `StoreResult.marked_changed` says if it did."""
+    session_id: str = ''
+    turn: int = 0
+    """Where the fact was said: kept with the version (provenance)."""
+    decision: str = 'rules'
+    """A `Decision`."""
+    memory_id: str | None = None
+    """The memory an `update` or `supersede` decision replaces."""
 
 
 @dataclass
@@ -93,3 +125,33 @@ class ListRequest:
 class ListResult:
     memories: list[Memory] = field(default_factory=list[Memory])
     """Oldest first."""
+
+
+@dataclass
+class HistoryRequest:
+    user_id: str
+    memory_id: str
+
+
+@dataclass
+class HistoryResult:
+    memory: Memory | None = None
+    """The current version; None if the user has no such memory."""
+    versions: list[Memory] = field(default_factory=list[Memory])
+    """Previous versions, newest first (each with `valid_until`)."""
+
+
+@dataclass
+class UndoRequest:
+    user_id: str
+    memory_id: str
+    version: int = 0
+    """Undo only if the memory's current version is this one (0: whatever it is)."""
+
+
+@dataclass
+class UndoResult:
+    undone: str = ''
+    """'update': the previous version is current again; 'add': the memory is gone; '' nothing to undo."""
+    memory: Memory | None = None
+    """The memory as it is now (None after undoing an add)."""

@@ -25,13 +25,19 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.memory.types import (
         FORGET_MEMORY,
         LIST_MEMORIES,
+        MEMORY_HISTORY,
         RECALL_MEMORIES,
+        UNDO_MEMORY_CHANGE,
         ForgetRequest,
         ForgetResult,
+        HistoryRequest,
+        HistoryResult,
         ListRequest,
         ListResult,
         RecallRequest,
         RecallResult,
+        UndoRequest,
+        UndoResult,
     )
 
 _ACTIVITY = {
@@ -54,7 +60,7 @@ class MemoryOperation:
             case 'search':
                 found = await workflow.execute_activity(
                     RECALL_MEMORIES,
-                    RecallRequest(user, request.query, k=request.k),
+                    RecallRequest(user, request.query, k=request.k, plain=True),
                     result_type=RecallResult,
                     **_ACTIVITY,
                 )
@@ -67,6 +73,23 @@ class MemoryOperation:
                     **_ACTIVITY,
                 )
                 return MemoryOperationResult(turns=chunk.turns, next_page=chunk.next_page)
+            case 'history':
+                found = await self._history(request)
+                return MemoryOperationResult(
+                    memories=[found.memory] if found.memory else [], versions=found.versions
+                )
+            case 'undo':
+                # The version the user saw: a retried undo finds it gone and changes nothing more.
+                seen = await self._history(request)
+                if seen.memory is None:
+                    return MemoryOperationResult()
+                undo = UndoRequest(user, request.memory_id or '', version=seen.memory.version)
+                done = await workflow.execute_activity(
+                    UNDO_MEMORY_CHANGE, undo, result_type=UndoResult, **_ACTIVITY
+                )
+                return MemoryOperationResult(
+                    memories=[done.memory] if done.memory else [], undone=done.undone
+                )
             case 'forget' | 'forget_all':
                 forget = ForgetRequest(
                     user, memory_id=request.memory_id, forget_all=request.kind == 'forget_all'
@@ -75,3 +98,11 @@ class MemoryOperation:
                     FORGET_MEMORY, forget, result_type=ForgetResult, **_ACTIVITY
                 )
                 return MemoryOperationResult(deleted=done.deleted)
+
+    async def _history(self, request: MemoryOperationRequest) -> HistoryResult:
+        return await workflow.execute_activity(
+            MEMORY_HISTORY,
+            HistoryRequest(request.user_id, request.memory_id or ''),
+            result_type=HistoryResult,
+            **_ACTIVITY,
+        )

@@ -65,6 +65,15 @@ _ASK_AGENT = re.compile(
 _CHECK_IN_DUE = re.compile(r'^\[Check-in due\].*? ask them about: (?P<what>.+?)\nWrite the check-in', re.S)
 _DUE = re.compile(r'^\[Reminder due\].*? of: (?P<what>.+?)\nWrite the reminder', re.S)
 _MEMORY_HEADER = 'What you remember about this user'
+_SAID = re.compile(r'^The user said (?:on [^:]+|earlier): ')
+_CONFLICT = re.compile(
+    r'^conflict: the user said recently that "(?P<old>.*)" \(memory (?P<id>[0-9a-f-]{36}), .*?\) and now "(?P<new>.*)"\. Nothing stored',
+    re.S,
+)
+_TAKE_NEW = re.compile(
+    r'^\s*(?:yes|yeah|yep|the new one|the newer one|the second)\b|\bupdate it\b|\breplace it\b', re.I
+)
+_KEEP_OLD = re.compile(r'^\s*(?:no\b|nope\b|the old one|the first)|\bkeep the old\b', re.I)
 
 
 def last_user_text(messages: list[ModelMessage]) -> str:
@@ -94,7 +103,9 @@ def instructed_memories(instructions: str | None) -> list[str]:
     if not instructions or _MEMORY_HEADER not in instructions:
         return []
     return [
-        line[2:] for line in instructions.split(_MEMORY_HEADER, 1)[1].splitlines() if line.startswith('- ')
+        _SAID.sub('', line[2:])
+        for line in instructions.split(_MEMORY_HEADER, 1)[1].splitlines()
+        if line.startswith('- ')
     ]
 
 
@@ -119,8 +130,14 @@ def decide(
     if match := _REMIND.match(text):
         seconds = int(match['count']) * _UNIT_SECONDS[match['unit'][0].lower()]
         return 'remind', {'in_seconds': seconds, 'text': match['what'].strip().rstrip('.')}
+    if conflict := _open_conflict(messages):
+        if _TAKE_NEW.search(text):
+            return 'remember', {'fact': conflict['new'], 'decision': 'supersede', 'memory_id': conflict['id']}
+        if _KEEP_OLD.search(text):
+            return f'{LABEL} All right, I keep what you told me before: {conflict["old"]}.'
     if match := _REMEMBER.match(text):
-        return 'remember', {'fact': match['fact'].strip()}
+        # A rule-based assistant lets the store's own rules decide what a fact replaces.
+        return 'remember', {'fact': match['fact'].strip(), 'decision': 'rules'}
     if match := _FORGET.match(text):
         return 'recall', {'query': match['what'].strip()}
     if _RECALL.search(text):
@@ -154,6 +171,22 @@ def _weekdays(days: str) -> str:
     return ','.join(str(n) for n in sorted({_WEEKDAYS.index(d) for d in named}))
 
 
+def _open_conflict(messages: list[ModelMessage]) -> re.Match[str] | None:
+    """The conflict the previous answer asked the user about, if the user is answering it now."""
+    prompts = 0
+    for message in reversed(messages):
+        if not isinstance(message, ModelRequest):
+            continue
+        for part in reversed(message.parts):
+            if isinstance(part, UserPromptPart):
+                prompts += 1
+                if prompts > 1:
+                    return None
+            elif isinstance(part, ToolReturnPart) and part.tool_name == 'remember':
+                return _CONFLICT.match(part.content) if isinstance(part.content, str) else None
+    return None
+
+
 def _after_tool(text: str, tool_return: ToolReturnPart) -> tuple[str, dict[str, object]] | str:
     content = tool_return.content
     if tool_return.tool_name in ('remind', 'check_in'):
@@ -161,6 +194,12 @@ def _after_tool(text: str, tool_return: ToolReturnPart) -> tuple[str, dict[str, 
     if tool_return.tool_name == 'delegate':
         return f'{LABEL} It reported back: {content}'
     if tool_return.tool_name == 'remember':
+        if isinstance(content, str) and (conflict := _CONFLICT.match(content)):
+            return (
+                f'{LABEL} You told me recently that {conflict["old"]}, and now that {conflict["new"]}. '
+                f'Which is right? Say "yes, update it" and I will remember the new one instead, '
+                'or "keep the old one".'
+            )
         return f"{LABEL} Noted. I'll remember it ({content})."
     if tool_return.tool_name == 'recall':
         memories = content if isinstance(content, list) else []

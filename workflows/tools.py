@@ -8,7 +8,7 @@ names are persisted identifiers: never rename one.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic_ai import RunContext
 from pydantic_ai.toolsets import FunctionToolset
@@ -22,6 +22,7 @@ from durable_chat.memory.types import (
     STORE_MEMORY,
     ForgetRequest,
     ForgetResult,
+    Memory,
     RecallRequest,
     RecallResult,
     StoreRequest,
@@ -62,9 +63,31 @@ def _failure(error: ActivityError) -> str:
 
 
 @memory_tools.tool(metadata=IN_WORKFLOW)
-async def remember(ctx: RunContext[TurnDeps], fact: str) -> str:
-    """Remember a fact about the user for later conversations. One short sentence per fact."""
-    request = StoreRequest(ctx.deps.user_id, fact, mark_changed=workflow.patched(STORE_MARKS_CHANGED_PATCH))
+async def remember(
+    ctx: RunContext[TurnDeps],
+    fact: str,
+    decision: Literal['propose', 'add', 'update', 'supersede', 'ignore', 'rules'] = 'propose',
+    memory_id: str | None = None,
+) -> str:
+    """Remember a fact about the user for later conversations. One short sentence per fact.
+
+    When it is about something you already remember, nothing is stored yet: you get those
+    memories (with ids) and call `remember` again with the same fact and your decision: `add` (a
+    different fact, keep both), `update` (the same fact reworded or corrected; give its
+    `memory_id`), `supersede` (it replaced that one: a move, a new job, a new number, a plan that
+    happened; give its `memory_id`) or `ignore` (nothing new). If both were said recently and
+    contradict each other, ask the user which is right before deciding. `rules`: let the
+    store's own rules decide.
+    """
+    request = StoreRequest(
+        ctx.deps.user_id,
+        fact,
+        mark_changed=workflow.patched(STORE_MARKS_CHANGED_PATCH),
+        session_id=ctx.deps.session_id,
+        turn=ctx.deps.turn,
+        decision=decision,
+        memory_id=memory_id,
+    )
     try:
         result: StoreResult = await call_memory(ctx.deps, STORE_MEMORY, request, StoreResult)
     except ActivityError as error:
@@ -75,15 +98,43 @@ async def remember(ctx: RunContext[TurnDeps], fact: str) -> str:
             await workflow.execute_local_activity(memory_changed, ctx.deps.user_id, **MEMORY_HINT_ACTIVITY)
         except (ActivityError, ApplicationError):  # a local activity's last failure is an ApplicationError
             workflow.logger.warning('memory hint not updated; it expires on its own')
-    return f'{result.action}: {result.memory.text}'
+    return store_answer(result)
+
+
+def store_answer(result: StoreResult) -> str:
+    """What `remember` tells the model: the action first ('added: ...', 'updated: ... (was: ...)')."""
+    text = result.memory.text
+    match result.action:
+        case 'updated' if result.previous is not None:
+            return f'updated: {text} (was: {result.previous.text})'
+        case 'proposed':
+            listed = '; '.join(f'memory {m.id}: "{m.text}" (said {said_on(m)})' for m in result.candidates)
+            return (
+                f'proposed: nothing stored yet. "{text}" is about what you remember: {listed}. '
+                'Call remember again with this fact and decision add, update or supersede (with '
+                'the memory_id), or ignore.'
+            )
+        case 'conflict':
+            [old] = result.candidates[:1]
+            return (
+                f'conflict: the user said recently that "{old.text}" (memory {old.id}, {said_on(old)}) '
+                f'and now "{text}". Nothing stored: ask the user which is right, then call remember '
+                f'with decision supersede (memory_id {old.id}) or add.'
+            )
+        case _:
+            return f'{result.action}: {text}'
+
+
+def said_on(memory: Memory) -> str:
+    return f'{memory.updated_at.day} {memory.updated_at:%B %Y}'
 
 
 @memory_tools.tool(metadata=IN_WORKFLOW)
 async def recall(ctx: RunContext[TurnDeps], query: str) -> list[dict[str, str]]:
     """Search what you remember about the user. Returns the closest memories with their ids."""
-    request = RecallRequest(ctx.deps.user_id, query, k=5)
+    request = RecallRequest(ctx.deps.user_id, query, k=5, plain=True)
     result: RecallResult = await call_memory(ctx.deps, RECALL_MEMORIES, request, RecallResult)
-    return [{'id': m.id, 'text': m.text} for m in result.memories]
+    return [{'id': m.id, 'text': m.text, 'said_on': said_on(m)} for m in result.memories]
 
 
 @memory_tools.tool(metadata=IN_WORKFLOW, requires_approval=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from pydantic import BaseModel
 
 from durable_chat.api.auth import USERNAME_PATTERN, Principal
 from durable_chat.api.deps import CurrentUser, SettingsDep, TemporalClient
@@ -16,6 +17,20 @@ from durable_chat.api.memory_ops import run_memory_operation
 from durable_chat.api.schemas import Deleted, error_responses
 from durable_chat.memory.operations import MemoryOperationRequest
 from durable_chat.memory.types import Memory
+
+
+class MemoryHistory(BaseModel):
+    """A memory as it is now, and what it said before (newest first, each with `valid_until`)."""
+
+    memory: Memory
+    versions: list[Memory]
+
+
+class Undone(BaseModel):
+    undone: str
+    """'update' (the previous version is current again), 'add' (the memory is gone), or ''."""
+    memory: Memory | None
+
 
 router = APIRouter(prefix='/memories', tags=['memories'], responses=error_responses(401, 403, 422, 503))
 
@@ -49,6 +64,39 @@ async def list_memories(
     whose = _whose(user, user_id)
     request = MemoryOperationRequest('search' if q else 'list', whose, query=q or '', k=k)
     return (await run_memory_operation(client, settings, request)).memories
+
+
+@router.get('/{memory_id}', responses=error_responses(404))
+async def memory_history(
+    memory_id: MemoryId,
+    user: CurrentUser,
+    client: TemporalClient,
+    settings: SettingsDep,
+    user_id: ForUser = None,
+) -> MemoryHistory:
+    """The memory with its versions and where each was said (`session_id`, `turn`)."""
+    request = MemoryOperationRequest('history', _whose(user, user_id), memory_id=memory_id.lower())
+    found = await run_memory_operation(client, settings, request)
+    if not found.memories:
+        raise HTTPException(404, f'no memory {memory_id}')
+    return MemoryHistory(memory=found.memories[0], versions=found.versions)
+
+
+@router.post('/{memory_id}/undo', responses=error_responses(404))
+async def undo_memory_change(
+    memory_id: MemoryId,
+    user: CurrentUser,
+    client: TemporalClient,
+    settings: SettingsDep,
+    user_id: ForUser = None,
+) -> Undone:
+    """Undoes the memory's last change: the previous version comes back, or a memory that was
+    never changed is forgotten."""
+    request = MemoryOperationRequest('undo', _whose(user, user_id), memory_id=memory_id.lower())
+    done = await run_memory_operation(client, settings, request)
+    if not done.undone and not done.memories:
+        raise HTTPException(404, f'no memory {memory_id}')
+    return Undone(undone=done.undone, memory=done.memories[0] if done.memories else None)
 
 
 @router.delete('/{memory_id}', status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))

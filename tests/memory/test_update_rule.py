@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from durable_chat.memory.rules import anchors, slot_of
-from durable_chat.memory.store import MemoryStore
+from durable_chat.memory.store import MemoryStore, memory_point, new_memory_id
+from durable_chat.memory.types import Memory
 
-UPDATES = [
-    # A slot set again, whatever the wording and however far apart the vectors are.
+SUPERSEDES = [
+    # The new statement says what changed: it replaces the old one, whenever that was said.
     ('I live in Paris', 'I moved to Lyon'),
     ('I live in Paris', "I'm now based in Berlin"),
-    ('my favorite color is blue', 'My favourite colour is green'),
-    ('Blue is my favourite colour', 'my favorite color is red'),
-    ('My favourite movies are the Godfather films', 'My favourite movie is Alien'),
-    ('My name is Sam', 'Call me Samantha'),
     ('I work as a nurse', "I'm a software engineer now"),
     ('I work at Google', 'I now work for Microsoft'),
     ('I am 34 years old', 'I turned 35 last week'),
-    ("My wife's name is Anna", 'My wife is called Maria'),
-    ("I'm vegetarian", 'I eat meat again'),
-    ('I have two kids', 'I have three children'),
-    ('My birthday is on May 3rd', 'My birthday is on June 3rd'),
-    # No slot: a restatement, by similarity with the same entities.
+    ("I'm vegetarian", 'I eat meat again now'),
+    ('I work at a bakery on Elm Street', "I quit the bakery, I'm at the library now"),
+    ('rent is 700 a month', 'rent went up to 850'),
+    # A plan, then the thing done.
+    ("we're thinking of getting a dog, maybe a spaniel", 'we got the dog! a spaniel called Murphy'),
+]
+RESTATEMENTS = [
     ('I have a dog named Rex', 'I have a dog called Rex'),
     ('I play the guitar', 'I play guitar'),
     ('I prefer tea over coffee', 'I prefer tea to coffee'),
     ("I'm learning Japanese", 'I am learning Japanese'),
     ('I go to the gym on Mondays', 'I go to the gym every Monday'),
 ]
+CONFLICTS = [
+    # The same attribute, another value, no word of change: ask when both were said recently.
+    ('my favorite color is blue', 'My favourite colour is green'),
+    ('Blue is my favourite colour', 'my favorite color is red'),
+    ('My name is Sam', 'Call me Samantha'),
+    ("My wife's name is Anna", 'My wife is called Maria'),
+    ('I have two kids', 'I have three children'),
+    ('My birthday is on May 3rd', 'My birthday is on June 3rd'),
+    ('rent is 700 a month', 'rent is 750 a month'),
+]
+UPDATES = SUPERSEDES + RESTATEMENTS
 
 ADDS = [
     ('I live in Paris', 'I have a dog named Rex'),
@@ -65,6 +77,32 @@ async def test_restated_or_contradicting_fact_updates_in_place(
     assert [m.text for m in await store.list('u')] == [new]
     # The old wording is gone from recall too: only the new text comes back.
     assert [m.text for m in await store.recall('u', old, k=5)] == [new]
+    # The old text is kept as the previous version, no longer valid.
+    current, versions = await store.history('u', first.id)
+    assert current == second.memory
+    assert [(v.text, v.version) for v in versions] == [(old, 1)]
+    assert versions[0].valid_until == second.memory.updated_at
+    assert second.previous is not None and second.previous.text == old
+
+
+@pytest.mark.parametrize(('old', 'new'), CONFLICTS)
+async def test_a_recent_contradiction_is_a_conflict_to_ask_about(store: MemoryStore, old: str, new: str) -> None:
+    first = (await store.remember('u', old)).memory
+    result = await store.remember('u', new)
+    assert result.action == 'conflict'
+    assert [c.id for c in result.candidates] == [first.id]
+    assert [m.text for m in await store.list('u')] == [old]  # nothing written until the user says
+
+
+@pytest.mark.parametrize(('old', 'new'), CONFLICTS)
+async def test_a_contradiction_of_an_old_statement_supersedes_it(store: MemoryStore, old: str, new: str) -> None:
+    said = datetime.now(UTC) - timedelta(days=3)
+    first = Memory(new_memory_id('u', old), 'u', old, said, said)
+    vector = list((await store.embedder.embed_documents(old)).embeddings[0])
+    await store.run_qdrant(store.client.upsert(store.collection, [memory_point(first, vector)], wait=True))
+    result = await store.remember('u', new)
+    assert (result.action, result.memory.id) == ('updated', first.id)
+    assert [m.text for m in await store.list('u')] == [new]
 
 
 @pytest.mark.parametrize(('old', 'new'), ADDS)
