@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic_ai import RunContext
@@ -45,11 +45,28 @@ MODEL_ACTIVITY: ActivityConfig = {
 
 
 def remembered(ctx: RunContext[TurnDeps]) -> str:
-    """Long-term memories recalled for this turn's message before the model ran."""
+    """Long-term memories recalled for this turn's message before the model ran, as dated facts
+    the user told (current versions only: the store never recalls a replaced one)."""
     if not ctx.deps.memories:
         return ''
-    lines = '\n'.join(f'- {memory}' for memory in ctx.deps.memories)
-    return f'What you remember about this user from earlier conversations:\n{lines}'
+    lines: list[str] = []
+    for memory in ctx.deps.memories:
+        # `<ISO day>\t<text>` from the recall activity; a plain text in sessions recorded before.
+        day, tab, text = memory.partition('\t')
+        try:
+            said = date.fromisoformat(day) if tab else None
+        except ValueError:
+            said = None
+        if said is None:
+            lines.append(f'- The user said earlier: {memory}')
+        else:
+            lines.append(f'- The user said on {said.day} {said:%B %Y}: {text}')
+    listed = '\n'.join(lines)
+    return (
+        'What you remember about this user from earlier conversations: things the user told you '
+        'about themselves (not things you said), in their words. When two of them disagree, '
+        f'the later one is true now.\n{listed}'
+    )
 
 
 class ChatDurability(TemporalDurability[TurnDeps]):
