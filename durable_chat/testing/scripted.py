@@ -14,6 +14,9 @@ Its replies are a pure function of the user's message, so a retried attempt stre
   agent's) with those arguments, then replies `TOOL said: <its result>`;
 - `tools TOOL {json args}; TOOL {json args} then SCRIPT`: calls the tools one per model step, in
   order, then answers as SCRIPT would (`slow 300` to be interrupted, `unreachable` to fail);
+- `decide DECISION: FACT`: a model deciding on the store's proposal: calls `remember(FACT)`, then
+  `remember(FACT, decision=DECISION, memory_id=<the first memory proposed>)`, then replies
+  `remember said: <its answer>`;
 - `instructions: <question>`: lists the memories recalled (for the question) into the instructions;
 - anything else: `Echo: <message>` in word tokens, 5 ms apart.
 """
@@ -46,7 +49,12 @@ from durable_chat.workflows.offline_model import (
     tokens,
 )
 
-TOOL_FLOW = re.compile(r'^(remember that|forget|what do you remember|remind me|\[Reminder due\])', re.I)
+TOOL_FLOW = re.compile(
+    r'^(remember that|forget|what do you remember|remind me|\[Reminder due\]|yes, update it|keep the old one)',
+    re.I,
+)
+DECIDE = re.compile(r'decide (\w+): (.+)', re.S)
+PROPOSED_ID = re.compile(r'memory ([0-9a-f-]{36})')
 CALL = re.compile(r'call (\S+) (\{.*\})', re.S)
 PLAN = re.compile(r'tools (.+) then (.+)', re.S)
 PLANNED_CALL = re.compile(r'(\S+) (\{.*\})', re.S)
@@ -86,6 +94,15 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
             yield {0: DeltaToolCall(name=call[1], json_args=call[2])}
             return
         text = plan[2].strip()
+    if decision := DECIDE.fullmatch(text.strip()):
+        returned = [p for p in _tool_returns(messages) if p.tool_name == 'remember']
+        if len(returned) < 2:
+            args: dict[str, object] = {'fact': decision[2]}
+            if returned and (proposed := PROPOSED_ID.search(returned[0].model_response_str())):
+                args |= {'decision': decision[1], 'memory_id': proposed[1]}
+            yield {0: DeltaToolCall(name='remember', json_args=json.dumps(args))}
+            return
+        text = 'call remember {}'  # answered below from the last tool return
     if text.startswith('instructions:'):
         listed = '; '.join(instructed_memories(info.instructions)) or 'nothing'
         parts, delay = tokens(f'Instructed: {listed}'), FAST_TOKEN_SECONDS
@@ -125,6 +142,17 @@ def _last_tool_return(messages: list[ModelMessage]) -> ToolReturnPart | None:
     if isinstance(last, ModelRequest):
         return next((p for p in last.parts if isinstance(p, ToolReturnPart)), None)
     return None
+
+
+def _tool_returns(messages: list[ModelMessage]) -> list[ToolReturnPart]:
+    """The tool results of this turn so far, oldest first."""
+    found: list[ToolReturnPart] = []
+    for message in reversed(messages):
+        if isinstance(message, ModelRequest):
+            if any(isinstance(p, UserPromptPart) for p in message.parts):
+                break
+            found[:0] = [p for p in message.parts if isinstance(p, ToolReturnPart)]
+    return found
 
 
 def _tool_returns_since_prompt(messages: list[ModelMessage]) -> int:
