@@ -34,10 +34,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from temporalio.api.common.v1 import Payload
+from temporalio.api.sdk.v1 import ExternalStorageReference
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
     ExternalStorage,
+    JSONProtoPayloadConverter,
     StorageDriver,
     StorageDriverClaim,
     StorageDriverRetrieveContext,
@@ -164,3 +166,34 @@ def data_converter(storage: ExternalStorage | None) -> DataConverter:
     """Pydantic JSON payloads, large ones in `storage`. pydantic-ai's plugin (on the workers) swaps
     the payload converter for its own and keeps the store."""
     return dataclasses.replace(pydantic_data_converter, external_storage=storage)
+
+
+REFERENCE_TYPE = ExternalStorageReference.DESCRIPTOR.full_name.encode()
+
+
+def reference_of(payload: Payload) -> ExternalStorageReference | None:
+    """The reference a history's payload holds instead of its value, or None for an inline one."""
+    metadata = payload.metadata
+    if metadata.get('encoding') != b'json/protobuf' or metadata.get('messageType') != REFERENCE_TYPE:
+        return None
+    reference = JSONProtoPayloadConverter().from_payload(payload, ExternalStorageReference)
+    return reference if isinstance(reference, ExternalStorageReference) else None
+
+
+async def inline(storage: ExternalStorage | None, payloads: Sequence[Payload]) -> list[Payload]:
+    """The payloads as a history without the store would hold them, each reference replaced by its
+    blob: for what reads raw histories (tests, tools), not for decoding values (the converter does)."""
+    inlined: list[Payload] = []
+    for payload in payloads:
+        reference = reference_of(payload)
+        if reference is None:
+            inlined.append(payload)
+            continue
+        drivers = {driver.name(): driver for driver in storage.drivers} if storage else {}
+        if reference.driver_name not in drivers:
+            raise PayloadMissing(
+                f'a payload is in the {reference.driver_name!r} store, which is not configured'
+            )
+        claim = StorageDriverClaim(claim_data=dict(reference.claim_data))
+        inlined += await drivers[reference.driver_name].retrieve(StorageDriverRetrieveContext(), [claim])
+    return inlined
