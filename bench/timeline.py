@@ -4,7 +4,11 @@
 turn's "message sent -> first token" (or -> RUN_FINISHED) into the gaps between its history events
 (every run's: a session continues as new). It reports the p50 over the turns of the time per kind
 of gap (workflow tasks queued or running, each activity queued or running, ...), then of each step
-of the commonest event sequence. The client and the dev server share this machine's clock.
+of the commonest event sequence, then the slow turns (over `--slow-ms`) by the gap that cost them
+most. Each message is sent as the first-token scenario sends it, right after the previous
+`RUN_FINISHED` (the turn's upkeep may still run; `--wait-idle` waits for it). `--continue-as-new`
+runs the continue-as-new scenario's session (a run rolls over every few turns) and prompt.
+The client and the dev server share this machine's clock.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
 import httpx
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TaskQueueKind
 from temporalio.client import Client, WorkflowHandle
 
 from bench.chatter import create_session
@@ -29,9 +35,13 @@ from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows.contract import QUERY_SNAPSHOT, Snapshot
 
 PROMPT = 'where does the time go'
+CONTINUE_AS_NEW_PROMPT = 'long b{turn}'
+SLOW_MS = 100.0
+NOTABLE_GAP_MS = 15.0
+"""Gaps a slow turn's line lists (a workflow task or an activity round trip is ~2-10 ms here)."""
 
 
-def _labels(events: list[Any]) -> list[str]:
+def _labels(events: Sequence[Any]) -> list[str]:
     """Each event's type, with the activity's name on its scheduled, started and completed events."""
     names: dict[int, str] = {}
     labels = []
@@ -46,8 +56,25 @@ def _labels(events: list[Any]) -> list[str]:
                 label += ':' + names.get(getattr(event, field).scheduled_event_id, '?')
         if event.HasField('activity_task_scheduled_event_attributes'):
             label += ':' + names[event.event_id]
+        if event.HasField('workflow_task_scheduled_event_attributes'):
+            # A task on the normal queue, not the worker's sticky one: the workflow was not in a cache.
+            kind = event.workflow_task_scheduled_event_attributes.task_queue.kind
+            label += ':sticky' if kind == TaskQueueKind.TASK_QUEUE_KIND_STICKY else ':normal'
+        if event.HasField('marker_recorded_event_attributes'):
+            label += ':' + _local_activity(event.marker_recorded_event_attributes)
         labels.append(label)
     return labels
+
+
+def _local_activity(marker: Any) -> str:
+    """The activity type a local activity's marker records."""
+    data = marker.details.get('data')
+    if data is None or not data.payloads:
+        return marker.marker_name
+    try:
+        return str(json.loads(data.payloads[0].data).get('activity_type', marker.marker_name))
+    except ValueError:
+        return marker.marker_name
 
 
 def _kind(previous: str, label: str) -> str:
@@ -56,8 +83,8 @@ def _kind(previous: str, label: str) -> str:
         return 'signal (sent -> signaled)'
     if label.endswith('at client'):
         return 'last event -> at the client'
-    if previous == 'workflow_task_scheduled' and label == 'workflow_task_started':
-        return 'workflow tasks, queued'
+    if previous.startswith('workflow_task_scheduled') and label == 'workflow_task_started':
+        return f'workflow tasks, queued ({previous.split(":")[1]})'
     if previous == 'workflow_task_started' and label == 'workflow_task_completed':
         return 'workflow tasks, running (with their local activities)'
     if previous.startswith('activity_task_scheduled:') and label.startswith('activity_task_started:'):
@@ -78,7 +105,7 @@ async def _history(temporal: Client, workflow_id: str) -> list[tuple[float, str]
     return sorted(timed)
 
 
-async def _idle(handle: WorkflowHandle) -> None:
+async def _idle(handle: WorkflowHandle[Any, Any]) -> None:
     """The previous turn's last workflow task is done, so its events don't fall in the next window."""
     while True:  # a query is the only way to see it: poll
         if (await handle.query(QUERY_SNAPSHOT, result_type=Snapshot)).status == 'idle':
@@ -87,12 +114,18 @@ async def _idle(handle: WorkflowHandle) -> None:
 
 
 async def _turn_marks(
-    client: ChatClient, handle: WorkflowHandle, turns: int, prompt: str, whole_turn: bool
+    client: ChatClient,
+    handle: WorkflowHandle[Any, Any],
+    turns: int,
+    prompt: str,
+    whole_turn: bool,
+    wait_idle: bool,
 ) -> list[tuple[float, float]]:
     """(sent, first token or turn finished) per turn, in wall-clock seconds."""
     marks: list[tuple[float, float]] = []
     for turn in range(2, turns + 2):
-        await _idle(handle)
+        if wait_idle:
+            await _idle(handle)
         seen = len(client.frames)
         sent_wall, sent = time.time(), time.monotonic()
         await client.send(f'm-{turn}', prompt.format(turn=turn))
@@ -104,20 +137,74 @@ async def _turn_marks(
     return marks
 
 
-async def run(stack: Stack, turns: int, prompt: str = PROMPT, whole_turn: bool = False) -> dict[str, float]:
+async def run(
+    stack: Stack,
+    turns: int,
+    prompt: str = PROMPT,
+    whole_turn: bool = False,
+    wait_idle: bool = False,
+    api_url: str | None = None,
+    slow_ms: float = SLOW_MS,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """`api_url`: another API of the stack (its small-limits one, for continue-as-new)."""
+    api_url = api_url or stack.api_url
     token = stack.token('timeline')
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
         session_id = await create_session(http, token)
     temporal = await Client.connect(stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'], plugins=[PydanticAIPlugin()])
     handle = temporal.get_workflow_handle(f'chat-{session_id}')
-    chat = await ChatClient(stack.api_url, session_id, token).connect()
-    await chat.send('warm-up', 'hello')
+    chat = await ChatClient(api_url, session_id, token).connect()
+    await chat.send('warm-up', prompt.format(turn=1))
     await chat.wait_for(lambda: chat.finished(1))
-    marks = await _turn_marks(chat, handle, turns, prompt, whole_turn)
+    marks = await _turn_marks(chat, handle, turns, prompt, whole_turn, wait_idle)
     await chat.disconnect()
 
     events = await _history(temporal, handle.id)
-    return split(events, marks, whole_turn)
+    return split(events, marks, whole_turn) | slow_turns(events, marks, whole_turn, slow_ms, verbose)
+
+
+def _window(events: list[tuple[float, str]], sent: float, done: float, end: str) -> list[tuple[float, str]]:
+    return (
+        [(sent, 'client sent')] + [e for e in events if sent <= e[0] <= done] + [(done, f'{end} at client')]
+    )
+
+
+def slow_turns(
+    events: list[tuple[float, str]],
+    marks: list[tuple[float, float]],
+    whole_turn: bool,
+    slow_ms: float,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Each turn over `slow_ms`: its notable gaps, largest first (`verbose`: then each event of its
+    window, ms after the message was sent)."""
+    end = 'turn finished' if whole_turn else 'first token'
+    causes: dict[str, list[float]] = defaultdict(list)
+    lines: list[str] = []
+    for number, (sent, done) in enumerate(marks, start=2):
+        total = (done - sent) * 1000
+        if total <= slow_ms:
+            continue
+        window = _window(events, sent, done, end)
+        gaps = sorted(
+            (
+                ((at - before) * 1000, f'{previous} -> {label}')
+                for (before, previous), (at, label) in itertools.pairwise(window)
+            ),
+            reverse=True,
+        )
+        causes[gaps[0][1]].append(total)
+        notable = ', '.join(f'{step} {ms:.0f}' for ms, step in gaps if ms >= NOTABLE_GAP_MS)
+        lines.append(f'turn {number}: {total:.0f} ms: {notable}')
+        if verbose:
+            lines += [f'    {label} +{(at - sent) * 1000:.0f}' for at, label in window[1:]]
+    summary: dict[str, Any] = {
+        f'slow (> {slow_ms:.0f} ms), by largest gap: {cause}': f'{len(t)} turns, p50 {percentile(t, 0.5):.0f} ms'
+        for cause, t in sorted(causes.items(), key=lambda item: -len(item[1]))
+    }
+    summary['slow turns'] = f'{sum(len(t) for t in causes.values())}/{len(marks)}'
+    return summary | {'slow turn lines': lines}
 
 
 def split(
@@ -128,11 +215,7 @@ def split(
     kinds: dict[str, list[float]] = defaultdict(list)
     shapes: dict[tuple[str, ...], list[list[float]]] = defaultdict(list)
     for sent, done in marks:
-        window = (
-            [(sent, 'client sent')]
-            + [e for e in events if sent <= e[0] <= done]
-            + [(done, f'{end} at client')]
-        )
+        window = _window(events, sent, done, end)
         per_kind: dict[str, float] = defaultdict(float)
         steps = []
         for (before, previous), (at, label) in itertools.pairwise(window):
@@ -154,21 +237,40 @@ def split(
     return result
 
 
-async def main(turns: int, prompt: str, whole_turn: bool) -> None:
+async def main(args: argparse.Namespace) -> None:
     stack = Stack().start()
+    prompt = args.prompt or (CONTINUE_AS_NEW_PROMPT if args.continue_as_new else PROMPT)
     try:
-        result = await run(stack, turns, prompt, whole_turn)
+        result = await run(
+            stack,
+            args.turns,
+            prompt,
+            args.whole_turn,
+            args.wait_idle,
+            stack.small_limits_api if args.continue_as_new else None,
+            args.slow_ms,
+            args.verbose,
+        )
     finally:
         stack.stop()
+    lines = result.pop('slow turn lines')
     print('| gap (p50 over turns) | ms |\n| --- | --- |')
     for gap, ms in result.items():
         print(f'| {gap} | {ms} |')
+    print('\n'.join(['', *lines]))
 
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(prog='python -m bench.timeline')
     parser.add_argument('--turns', type=int, default=30)
-    parser.add_argument('--prompt', default=PROMPT, help='the message; {turn} is its turn number')
+    parser.add_argument('--prompt', help='the message; {turn} is its turn number')
     parser.add_argument('--whole-turn', action='store_true', help='up to RUN_FINISHED, not the first token')
-    args = parser.parse_args()
-    asyncio.run(main(args.turns, args.prompt, args.whole_turn))
+    parser.add_argument(
+        '--wait-idle', action='store_true', help="send once the previous turn's upkeep is done"
+    )
+    parser.add_argument(
+        '--continue-as-new', action='store_true', help='a session that continues as new every few turns'
+    )
+    parser.add_argument('--slow-ms', type=float, default=SLOW_MS, help='turns over this are listed')
+    parser.add_argument('--verbose', action='store_true', help="each slow turn's events, one a line")
+    asyncio.run(main(parser.parse_args()))

@@ -113,6 +113,12 @@ DOUBLE_TEXTING_PATCH = 'double-texting'
 BUSY_REPLY = '(Not answered: a reply was still being written. Wait for it, or stop it, then send again.)'
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
+QUIET_CONTINUE_AS_NEW_PATCH = 'continue-as-new-when-quiet'
+"""A run continues as new once no message came for `QUIET_SECONDS` after its last turn, not in the
+workflow task that finished that turn (`ChatSession._message_came_first`)."""
+QUIET_SECONDS = 1.0
+MAX_DEFERRED_TURNS = 20
+"""Turns a run may answer past its size budget before it continues as new, messages or not."""
 
 _R = TypeVar('_R')
 
@@ -132,6 +138,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
         self._interrupt: InterruptRequest | None = None
         self._turn_seconds_used = 0.0
         self._closing = False
+        self._deferred_turns = 0
         self._start_recording()
         # The start input (the carried-over state) is in the history too; only growth is bounded.
         self._run_start_bytes = workflow.info().get_current_history_size()
@@ -155,11 +162,34 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
                 if self._next_queued() is None:
                     self._set_status('idle')
                 if should_continue_as_new(self.state, self._run_start_bytes):
+                    if await self._message_came_first():
+                        continue
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(SessionStart(state=self.state))
         except asyncio.CancelledError:
             await self._close()
             raise
+
+    async def _message_came_first(self) -> bool:
+        """Before continuing as new, waits `QUIET_SECONDS` for the next message, and answers one that
+        comes in this run (up to `MAX_DEFERRED_TURNS` of them, and never once Temporal suggests a new run).
+
+        A signal that reaches the server while the workflow task continuing as new runs fails that
+        task, which Temporal then gives to any worker: the run is replayed from its first event
+        (seconds, for a run of many turns) before the message is answered. Right after `RUN_FINISHED`
+        is when a client sends its next message, and that task published it; a task of its own once
+        the session is quiet is rarely hit.
+        """
+        if self._next_queued() is not None or workflow.info().is_continue_as_new_suggested():
+            return False
+        if self._deferred_turns >= MAX_DEFERRED_TURNS or not workflow.patched(QUIET_CONTINUE_AS_NEW_PATCH):
+            return False
+        try:
+            await workflow.wait_condition(lambda: self._next_queued() is not None, timeout=QUIET_SECONDS)
+        except TimeoutError:
+            return False
+        self._deferred_turns += 1
+        return True
 
     @workflow.signal(name=SIGNAL_SEND)
     def send(self, message: UserMessage) -> None:
