@@ -53,6 +53,8 @@ PINNED_ACTIVITIES = {
     'store_memory',
     'forget_memory',
     'list_memories',
+    'memory_history',
+    'undo_memory_change',
     'archive_turns',
     'read_transcript',
 }
