@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import cast
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 from temporalio.client import Client
 
 from durable_chat.api import limits
-from durable_chat.settings import get_settings
+from durable_chat.redis_clients import connect_redis
+from durable_chat.settings import Settings, get_settings
 from durable_chat.testing.chat_client import ChatClient, delivery_faults
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.testing.services import Api
@@ -59,6 +62,30 @@ def test_the_keys_each_script_touches_share_a_slot() -> None:
         assert len({key_slot(key.encode()) for key in keys}) == 1, keys
     # Sessions spread over the cluster: each key names its session, not a constant.
     assert len({key_slot(stream_key(uuid.uuid4().hex).encode()) for _ in range(50)}) > 1
+
+
+@pytest.mark.integration
+async def test_a_cluster_with_no_node_up_fails_as_a_lost_redis_does(tmp_path: Path) -> None:
+    """A RedisError, as from a plain client, which the product's outage handlers catch (redis-py's
+    own cluster client raises a RedisClusterException, no RedisError, once it finds no node)."""
+    cluster = ValkeyCluster(tmp_path).start()
+    client = connect_redis(Settings(redis_url=cluster.url, redis_cluster=True), socket_timeout=5)
+    try:
+        key = stream_key(uuid.uuid4().hex)
+        await client.xadd(key, {'x': '1'})
+        cluster.kill(cluster.node_of(key))
+        with pytest.raises(RedisError):
+            await client.xrange(key)
+        for index in range(len(cluster.nodes)):
+            cluster.kill(index)
+        for any_key in (key, 'elsewhere'):
+            with pytest.raises(RedisError):
+                await client.xrange(any_key)
+        cluster.start()
+        assert len(cast(list[StreamEntry], await client.xrange(key))) == 1  # the same client, nodes back
+    finally:
+        await client.aclose()
+        cluster.stop()
 
 
 @pytest.fixture(scope='module')
@@ -197,12 +224,13 @@ async def a_model_attempt_failed(temporal: Client, session_id: str) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize('outage', ['brief', 'past the client retries'])
+@pytest.mark.parametrize('outage', ['brief', 'past the client retries', 'every node'])
 async def test_the_node_holding_the_stream_restarted_mid_reply_costs_only_a_pause(
     api_url: str, cluster: ValkeyCluster, cluster_temporal: Client, outage: str
 ) -> None:
     """Brief: the node is back within redis-py's own retries. Longer: the model activity's write
-    fails, Temporal retries it, and its step streams again as the next attempt (ATTEMPT_STARTED)."""
+    fails, Temporal retries it, and its step streams again as the next attempt (ATTEMPT_STARTED).
+    Every node: the whole cluster down, until the same retry, then every node back."""
     user = 'cl-restart'
     async with signed_in(api_url, user) as http:
         session_id = await new_session(http)
@@ -211,10 +239,12 @@ async def test_the_node_holding_the_stream_restarted_mid_reply_costs_only_a_paus
         await client.wait_for(lambda: len(client.of_type('TEXT_MESSAGE_CONTENT', 1)) >= 10, timeout=60)
 
         node = cluster.node_of(stream_key(session_id))
-        cluster.kill(node)
+        for index in range(len(cluster.nodes)) if outage == 'every node' else [node]:
+            cluster.kill(index)
         if outage != 'brief':
             await asyncio.wait_for(a_model_attempt_failed(cluster_temporal, session_id), 30)
-        await asyncio.to_thread(cluster.start_node, node)  # in place: same data dir, identity and slots
+        # In place: the same data dir, so the same identity, slots and data.
+        await asyncio.to_thread(cluster.start if outage == 'every node' else lambda: cluster.start_node(node))
         await client.wait_for(lambda: client.finished(1), timeout=90)
         assert client.close_code is None  # the websocket stayed open through the restart
 
