@@ -37,9 +37,9 @@ _SLOT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             'residence',
-            r'\bi(?: now| currently| still)? (?:live|reside) (?:in|at|near|outside|just outside|on)\b'
-            r"|\bi(?: am|'m)(?: now| currently| still)? (?:living|residing|based|located) (?:in|at|near|out of)\b"
-            r"|\bi(?: have|'ve)?(?: just| recently| finally)? (?:moved|relocated)(?: back)? (?:to|into)\b"
+            r'\b(?:i|we)(?: now| currently| still)? (?:live|reside) (?:in|at|near|outside|just outside|on)\b'
+            r"|\b(?:i(?: am|'m)|we(?: are|'re))(?: now| currently| still)? (?:living|residing|based|located) (?:in|at|near|out of)\b"
+            r"|\b(?:i|we)(?: have|'ve)?(?: just| recently| finally)? (?:moved|relocated)(?: back)? (?:to|into)\b"
             r'|\bmy (?:home|house|apartment|flat) is (?:in|at|near)\b',
         ),
         (
@@ -232,28 +232,48 @@ def same_subject(text: str, slot: str | None, candidate: Candidate) -> bool:
 
 def decide(text: str, slot: str | None, candidates: list[Candidate]) -> tuple[Verdict, int | None]:
     """What a new statement does, by rule: `restated` or `supersede` candidate i, `conflict` with
-    candidate i (ask the user), or `add`. Candidates come nearest first."""
-    for i, candidate in enumerate(candidates):
-        if not same_subject(text, slot, candidate):
-            continue
-        if candidate.similarity >= UPDATE_SIMILARITY_RULE and anchors(text) == anchors(candidate.text):
-            return 'restated', i
-        if says_change(text) or (_is_plan(candidate.text) and _is_past(text)):
-            return 'supersede', i
-        if (slot and slot == candidate.slot) or _numbers_differ(text, candidate.text):
-            if candidate.age_seconds < CONFLICT_WINDOW_SECONDS:
-                return 'conflict', i
-            return 'supersede', i
-        return 'add', None  # related, not replacing: both are kept
-    return 'add', None
+    candidate i (ask the user), or `add`. The candidate it is about is the one holding its slot,
+    else the nearest sharing a content word, else the nearest close enough."""
+    stems = content_stems(text)
+    about = [(i, c) for i, c in enumerate(candidates) if same_subject(text, slot, c)]
+    if not about:
+        return 'add', None
+    i, candidate = max(
+        about,
+        key=lambda ic: (
+            bool(slot) and ic[1].slot == slot,
+            bool(stems & content_stems(ic[1].text)),
+            ic[1].similarity,
+        ),
+    )
+    if candidate.similarity >= UPDATE_SIMILARITY_RULE and anchors(text) == anchors(candidate.text):
+        return 'restated', i
+    if says_change(text) or (_is_plan(candidate.text) and _is_past(text)):
+        return 'supersede', i
+    same_slot = bool(slot) and slot == candidate.slot
+    same_thing = candidate.similarity >= SAME_SUBJECT_SIMILARITY and bool(
+        stems & content_stems(candidate.text)
+    )
+    if same_slot or (same_thing and _numbers_differ(text, candidate.text)):
+        if candidate.age_seconds < CONFLICT_WINDOW_SECONDS:
+            return 'conflict', i
+        return 'supersede', i
+    return 'add', None  # related, not replacing: both are kept
 
 
 UPDATE_SIMILARITY_RULE = 0.9
 """Cosine from which a statement naming the same entities restates the memory (`store` rule 3)."""
 
 
+_WHEN = frozenset(
+    'monday tuesday wednesday thursday friday saturday sunday january february march april may june '
+    'july august september october november december'.split()
+)
+
+
 def _named(text: str) -> frozenset[str]:
-    return frozenset(a for a in anchors(text) if not any(c.isdigit() for c in a))
+    """The people, pets and places a statement names (not its numbers, days or months: values)."""
+    return frozenset(a for a in anchors(text) if not any(c.isdigit() for c in a) and a not in _WHEN)
 
 
 def _numbers_differ(text: str, other: str) -> bool:

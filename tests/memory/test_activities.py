@@ -18,7 +18,14 @@ from tests.memory.probe_workflow import MemoryProbe
 
 def test_activity_names_are_the_persisted_ones(store: MemoryStore) -> None:
     names = [fn.__temporal_activity_definition.name for fn in MemoryActivities(store).all()]  # pyright: ignore[reportFunctionMemberAccess]
-    assert names == ['recall_memories', 'store_memory', 'forget_memory', 'list_memories']
+    assert names == [
+        'recall_memories',
+        'store_memory',
+        'forget_memory',
+        'list_memories',
+        'memory_history',
+        'undo_memory_change',
+    ]
 
 
 async def test_activities_through_a_workflow(store: MemoryStore, temporal_address: str) -> None:
@@ -36,7 +43,9 @@ async def test_activities_through_a_workflow(store: MemoryStore, temporal_addres
     home = outcome.stored[0].memory
     assert outcome.stored[2].memory.id == home.id
     assert isinstance(home.created_at, datetime)
-    assert [(m.id, m.text) for m in outcome.recalled] == [(home.id, 'I moved to Lyon')]
+    # A session's recall (the probe's request is not `plain`) gets each text with the day it was said.
+    said = outcome.stored[2].memory.updated_at.date().isoformat()
+    assert [(m.id, m.text) for m in outcome.recalled] == [(home.id, f'{said}\tI moved to Lyon')]
     assert outcome.recalled[0].score is not None
     assert [m.text for m in outcome.listed_before] == ['I moved to Lyon', 'I have a dog named Rex']
     assert outcome.forgot == 1
