@@ -3,7 +3,10 @@
 Measures embedding throughput (one text per call, and batches), then `recall` and `remember`
 latency with 1k and 50k memories in one collection spread over 100 users (every call filtered by
 one user, as in production), and recall@1/@5 of the labelled set in that same collection.
-Writes bench/results/memory.json and prints a Markdown table.
+Then the natural set (tests/memory_data/natural.json), told in order: plain top-k search over every
+statement (the baseline) beside durable-chat's store (the offline rules: supersession, the
+relevance gate of the instructions), and recall latency with 1,000 memories for one user.
+Writes bench/results/memory.json and prints Markdown tables.
 
 The synthetic memories are bulk-loaded with real embeddings (generating 50k takes a few minutes);
 the measured `remember` calls go through the whole update rule.
@@ -30,7 +33,14 @@ from bench.stats import summary
 from durable_chat.memory.embedder import OnnxMiniLMEmbeddingModel
 from durable_chat.memory.store import MemoryStore, memory_point, new_memory_id
 from durable_chat.memory.types import Memory
-from durable_chat.testing.recall_set import load_pairs, score
+from durable_chat.testing.recall_set import (
+    INSTRUCTIONS_MIN_SCORE,
+    NaturalScore,
+    load_natural,
+    load_pairs,
+    score,
+    score_natural,
+)
 
 RESULTS = Path(__file__).parent / 'results'
 LOAD_BATCH = 256
@@ -220,7 +230,124 @@ async def main(sizes: list[int], users: int, queries: int) -> dict[str, Any]:
             }
         finally:
             await store.close()
+    results['natural'] = await natural(embedder, queries)
     return results
+
+
+async def natural(embedder: Embedder, queries: int) -> dict[str, Any]:
+    """The natural set: the baseline (every statement a point, plain top-k) and the product's store."""
+    data = load_natural()
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix='bench-natural-') as folder:
+        client = AsyncQdrantClient(path=folder, force_disable_check_same_thread=True)
+        baseline = MemoryStore(client, embedder, 'baseline', offload=True)
+        try:
+            await baseline.ensure_collection()
+            vectors = (await embedder.embed_documents([s.text for s in data.statements])).embeddings
+            now = datetime.now(UTC)
+            points = [
+                memory_point(Memory(new_memory_id(s.user, s.text), s.user, s.text, now, now), list(v))
+                for s, v in zip(data.statements, vectors, strict=True)
+            ]
+            await baseline.run_qdrant(baseline.client.upsert('baseline', points, wait=True))
+            out['baseline'] = _natural_figures(await score_natural(baseline, data, plain_gate=True))
+        finally:
+            await baseline.close()
+    with tempfile.TemporaryDirectory(prefix='bench-natural-') as folder:
+        client = AsyncQdrantClient(path=folder, force_disable_check_same_thread=True)
+        store = MemoryStore(client, embedder, 'memories', offload=True)
+        try:
+            await store.ensure_collection()
+            actions: dict[str, int] = {}
+            replies: dict[str, int] = {}
+            for turn, statement in enumerate(data.statements, 1):
+                result = await store.remember(statement.user, statement.text, session_id='bench', turn=turn)
+                actions[result.action] = actions.get(result.action, 0) + 1
+                if statement.replaces:
+                    replies[result.action] = replies.get(result.action, 0) + 1
+            figures = _natural_figures(await score_natural(store, data))
+            figures['actions'] = actions
+            figures['replacement_actions'] = replies
+            kept = 0
+            for statement in data.statements:
+                if statement.replaces:
+                    old = data.text(statement.replaces)
+                    for memory in await store.list(statement.user):
+                        _, versions = await store.history(statement.user, memory.id)
+                        kept += any(v.text == old and v.valid_until for v in versions)
+            figures['old_kept_as_version'] = kept
+            out['durable_chat'] = figures
+            out['latency_1000_per_user'] = await _per_user_latency(store, data, queries)
+        finally:
+            await store.close()
+    return out
+
+
+def _natural_figures(result: NaturalScore) -> dict[str, Any]:
+    return {
+        'answerable': result.answerable,
+        'recall_at_1': round(result.recall_at_1, 3),
+        'recall_at_5': round(result.recall_at_5, 3),
+        'replaced_handled': f'{result.replaced_handled}/{result.replaced}',
+        'false_recalls': f'{result.false_recalls}/{result.unanswerable}',
+        'answers_instructed': round(result.answers_instructed, 3),
+        'leaks': result.leaks,
+        'misses_at_1': result.misses_at_1,
+    }
+
+
+async def _per_user_latency(store: MemoryStore, data: Any, queries: int) -> dict[str, Any]:
+    """Recall with 1,000 memories for one user: as the API searches (top 10) and as a session
+    recalls before a turn (top 5 above the floor)."""
+    await bulk_load(store, synthetic_facts(1000, seed=11), 1, 0)  # all for user-000
+    questions = [q.text for q in data.questions]
+    questions = (questions * (queries // len(questions) + 1))[:queries]
+    api: list[float] = []
+    turn: list[float] = []
+    for question in questions:
+        began = time.perf_counter()
+        await store.recall('user-000', question, k=10)
+        api.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await store.recall('user-000', question, k=5, min_score=INSTRUCTIONS_MIN_SCORE)
+        turn.append(time.perf_counter() - began)
+    return {
+        'memories_of_user': len(await store.list('user-000')),
+        'search_k10': summary(api),
+        'recall_before_turn': summary(turn),
+    }
+
+
+def natural_table(n: dict[str, Any]) -> str:
+    b, d = n['baseline'], n['durable_chat']
+    rows = [
+        ('recall@1 (answerable questions)', 'recall_at_1'),
+        ('recall@5', 'recall_at_5'),
+        ('replaced statements: new ranks above old, or old gone', 'replaced_handled'),
+        ('questions about nothing said: a memory into the instructions', 'false_recalls'),
+        ('answerable questions: the answer into the instructions', 'answers_instructed'),
+        ("another user's memories returned", 'leaks'),
+    ]
+    lines = [
+        f'Natural set ({d["answerable"]} answerable questions, tests/memory_data/natural.json)',
+        '',
+        '| figure | plain top-k over every statement | durable-chat |',
+        '| --- | --- | --- |',
+        *(f'| {label} | {b[key]} | {d[key]} |' for label, key in rows),
+        '',
+        f'remember actions: {d["actions"]}; of the replacements: {d["replacement_actions"]}; '
+        f'old statements kept as a previous version: {d["old_kept_as_version"]}',
+    ]
+    lat = n['latency_1000_per_user']
+    lines += [
+        '',
+        f'| with {lat["memories_of_user"]} memories for the user | n | p50 ms | p95 ms |',
+        '| --- | --- | --- | --- |',
+    ]
+    for name in ('search_k10', 'recall_before_turn'):
+        s = lat[name]
+        lines.append(f'| {name} (store) | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} |')
+    return '\n'.join(lines)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -273,3 +400,5 @@ if __name__ == '__main__':
     }
     (RESULTS / args.output).write_text(json.dumps({'meta': meta, 'results': results}, indent=2) + '\n')
     print(table(results))
+    print()
+    print(natural_table(results['natural']))
