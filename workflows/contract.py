@@ -29,6 +29,8 @@ UPDATE_CANCEL_REMINDER = 'cancel_reminder'
 UPDATE_SET_DOUBLE_TEXTING = 'set_double_texting'
 SIGNAL_CHECK_IN = 'check_in'
 UPDATE_CANCEL_CHECK_IN = 'cancel_check_in'
+UPDATE_CLIENT_TOOL_RESULT = 'client_tool_result'
+QUERY_CLIENT_TOOL_CALLS = 'client_tool_calls'
 
 SessionStatus = Literal['idle', 'thinking', 'awaiting_approval', 'closed']
 TurnStatus = Literal['queued', 'running', 'done', 'failed', 'interrupted', 'dropped']
@@ -36,6 +38,7 @@ FINISHED_TURN_STATUSES = frozenset({'done', 'failed', 'interrupted', 'dropped'})
 ApprovalStatus = Literal['pending', 'approved', 'denied', 'cancelled']
 TurnKind = Literal['message', 'reminder', 'check_in']
 ReminderStatus = Literal['pending', 'fired', 'cancelled']
+ClientToolCallStatus = Literal['pending', 'answered', 'cancelled']
 CheckInStatus = Literal['active', 'cancelled']
 UndoStatus = Literal['undone', 'failed']
 DoubleTexting = Literal['enqueue', 'interrupt', 'reject']
@@ -70,6 +73,17 @@ def session_id_of(workflow_id: str) -> str:
 
 
 @dataclass
+class ClientTool:
+    """A tool the client runs itself (an AG-UI frontend tool): the model may call it in the turn of
+    the message that brought it, and the call waits, durably, for the client's result."""
+
+    name: str
+    description: str = ''
+    parameters: dict[str, object] = field(default_factory=dict[str, object])
+    """Its arguments' JSON Schema."""
+
+
+@dataclass
 class UserMessage:
     id: str
     """Chosen by the client; a second delivery of the same id is ignored."""
@@ -77,6 +91,31 @@ class UserMessage:
     replaces: int = 0
     """Redo this turn (edit: other text, regenerate: the same): honoured when it is the session's
     last turn and finished, else the message is an ordinary one."""
+    tools: list[ClientTool] = field(default_factory=list[ClientTool])
+    """Tools the client runs itself, offered to the model in this message's turn."""
+
+
+@dataclass
+class ClientToolCall:
+    """A call of a client's tool: the turn waits until the client posts its result."""
+
+    id: str
+    """The model's tool call id."""
+    turn: int
+    tool_name: str
+    args: dict[str, object]
+    status: ClientToolCallStatus = 'pending'
+    result: str = ''
+    error: str = ''
+
+
+@dataclass
+class ClientToolResult:
+    """The `client_tool_result` update: what the client's tool returned (or why it failed)."""
+
+    tool_call_id: str
+    content: str
+    error: str = ''
 
 
 @dataclass
@@ -129,6 +168,8 @@ class Turn:
     schedule came due (`message_id` is `check_in:<check-in id>:<scheduled time>`)."""
     undone: list[Undo] = field(default_factory=list[Undo])
     """Tool calls undone because the turn did not finish (interrupted, failed, closed), latest first."""
+    client_tools: list[ClientTool] = field(default_factory=list[ClientTool])
+    """The client's own tools its message brought, held until the turn has run."""
 
     @property
     def size(self) -> int:
@@ -417,6 +458,9 @@ MODEL_ERROR = 'MODEL_ERROR'
 """A model request of the turn failed: `reason` in words, and whether it is `retrying`."""
 TEXT_MESSAGE_CONTENT = 'TEXT_MESSAGE_CONTENT'
 TOOL_UNDONE = 'TOOL_UNDONE'
+CLIENT_TOOL_REQUESTED = 'CLIENT_TOOL_REQUESTED'
+"""The turn waits for the client to run its own tool: a `ClientToolCall`'s fields, and `batch`, the
+ids of every client call the turn waits for at once."""
 """A tool call of a turn that did not finish was undone (or could not be): an `Undo`'s fields."""
 
 Frame = dict[str, Any]

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.workflows.agents.registry import installed
     from durable_chat.workflows.check_ins import CHECK_IN_TOOL, CheckIns
     from durable_chat.workflows.check_ins import listed as listed_check_ins
+    from durable_chat.workflows.client_tools import ClientTools
     from durable_chat.workflows.compensation import Compensating
     from durable_chat.workflows.compensation import in_words as undone_in_words
     from durable_chat.workflows.contract import (
@@ -124,7 +125,7 @@ _R = TypeVar('_R')
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
+class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientTools):
     # The worker registers the agents of its registry (`workflows.agents`), read at its start.
     __pydantic_ai_agents__ = ()
 
@@ -199,6 +200,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
         self.state.seen_message_ids.append(message.id)
         number = self.state.next_turn_number()
         turn = Turn(number=number, message_id=message.id, user_text=message.text)
+        self._take_client_tools(turn, message)
         if message.replaces and self._redoable(message.replaces) and workflow.patched(REDO_TURN_PATCH):
             turn.replaces = message.replaces
         if self._queue_is_full(turn):
@@ -409,7 +411,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
         turn.model = model = self.state.model or entry.default_model
         new_messages: list[ModelMessage] = []
         # The tools the workflow answers itself ride in the run (non-executing: no activity of their own).
-        actions = [session_actions] if entry.durability.reminders else None
+        actions = self._with_client_tools(turn, [session_actions] if entry.durability.reminders else None)
         prompt = self._prompt(turn)
         try:
             deps.memories = await self._recall(deps, prompt)
@@ -516,6 +518,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
         """Approvals from a person; the calls of the tools the session answers itself (`remind`, `check_in`)."""
         # Without approvals there is nothing to wait for (no status change, no search-attribute update).
         answers = await self._await_approvals(turn, requests) if requests.approvals else DeferredToolResults()
+        await self._ask_client(turn, requests.calls)
         answers.calls = {call.tool_call_id: await self._call(turn, call) for call in requests.calls}
         return answers
 
@@ -524,6 +527,8 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating):
             return self._remind(turn, call.args_as_dict())
         if call.tool_name == CHECK_IN_TOOL:
             return await self._check_in(turn, call.args_as_dict())
+        if self._is_client_call(turn, call):
+            return await self._client_result(call)
         return 'This tool cannot run here.'  # an unexpected external call: an answer, not a hung turn
 
     async def _await_approvals(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:

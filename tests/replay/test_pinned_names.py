@@ -93,11 +93,12 @@ def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
     session = workflow._Definition.from_class(ChatSession)
     assert session is not None and session.name == 'ChatSession'
     assert sorted(session.signals) == ['check_in', 'send']
-    assert sorted(session.queries) == ['snapshot']
+    assert sorted(session.queries) == ['client_tool_calls', 'snapshot']
     assert sorted(session.updates) == [
         'answer_approval',
         'cancel_check_in',
         'cancel_reminder',
+        'client_tool_result',
         'delete',
         'interrupt',
         'rename',
