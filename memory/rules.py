@@ -250,11 +250,9 @@ def decide(text: str, slot: str | None, candidates: list[Candidate]) -> tuple[Ve
         return 'restated', i
     if says_change(text) or (_is_plan(candidate.text) and _is_past(text)):
         return 'supersede', i
-    same_slot = bool(slot) and slot == candidate.slot
-    same_thing = candidate.similarity >= SAME_SUBJECT_SIMILARITY and bool(
-        stems & content_stems(candidate.text)
-    )
-    if same_slot or (same_thing and _numbers_differ(text, candidate.text)):
+    # Without a word of change, only an attribute a person has one value of contradicts: two
+    # numbers ('code number 1 is ...', 'code number 2 is ...') may well both be true.
+    if bool(slot) and slot == candidate.slot:
         if candidate.age_seconds < CONFLICT_WINDOW_SECONDS:
             return 'conflict', i
         return 'supersede', i
@@ -274,12 +272,6 @@ _WHEN = frozenset(
 def _named(text: str) -> frozenset[str]:
     """The people, pets and places a statement names (not its numbers, days or months: values)."""
     return frozenset(a for a in anchors(text) if not any(c.isdigit() for c in a) and a not in _WHEN)
-
-
-def _numbers_differ(text: str, other: str) -> bool:
-    mine = {a for a in anchors(text) if any(c.isdigit() for c in a)}
-    theirs = {a for a in anchors(other) if any(c.isdigit() for c in a)}
-    return bool(mine and theirs and mine != theirs)
 
 
 def _is_plan(text: str) -> bool:

@@ -83,7 +83,7 @@ async def test_a_restated_fact_updates_the_memory_it_restates(api_url: str, caro
     await say(api_url, carol, 'carol', session, 'remember that I live in Paris')
     [before] = (await carol.get('/memories')).json()
     reply = await say(api_url, carol, 'carol', session, 'remember that I moved to Lyon')
-    assert '(updated: I moved to Lyon)' in reply
+    assert '(updated: I moved to Lyon (was: I live in Paris))' in reply
     [after] = (await carol.get('/memories')).json()
     assert (after['id'], after['text']) == (before['id'], 'I moved to Lyon')
 

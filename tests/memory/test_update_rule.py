@@ -38,7 +38,6 @@ CONFLICTS = [
     ("My wife's name is Anna", 'My wife is called Maria'),
     ('I have two kids', 'I have three children'),
     ('My birthday is on May 3rd', 'My birthday is on June 3rd'),
-    ('rent is 700 a month', 'rent is 750 a month'),
 ]
 UPDATES = SUPERSEDES + RESTATEMENTS
 
@@ -57,6 +56,8 @@ ADDS = [
     ('I like hiking in the mountains', 'I like skiing in the mountains'),
     ('I go to the gym on Mondays', 'I go to the gym on Tuesdays'),
     ('I have a meeting with my boss on Friday', 'I have a meeting with my boss on Thursday'),
+    ('my locker code is 1234', 'my bike lock code is 9876'),
+    ('my son Leo is 9', 'my son Leo is 10'),
     ("My son's name is Leo", 'My name is Sam'),
     ('My favourite food is pizza', 'My favourite snack is pizza'),
     ('My favourite drink is coffee', 'My favourite hot drink is coffee'),
