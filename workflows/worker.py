@@ -74,6 +74,12 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         )
 
 
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+"""How long a session's workflow task waits on the sticky queue of the worker that ran its last one
+before any worker may take it. A worker killed and started again (a new sticky queue) left the
+session's next task there for the SDK's 10 s default: a restarted `up` finished the reply in flight
+10 s late. A live worker starts a sticky task in milliseconds, so 2 s only moves tasks of a dead one."""
+
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 """On SIGTERM a worker stops taking work and lets in-flight activities (a streaming reply) finish;
 past this they are cancelled and Temporal retries them on another worker."""
@@ -92,6 +98,7 @@ def chat_worker(client: Client, settings: Settings, registry: Registry | None = 
         # Each agent's activities (and child workflows), the summarizer's included.
         plugins=[AgentPlugin(agent) for agent in registry.agents()],
         max_cached_workflows=settings.max_cached_sessions,
+        sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
