@@ -26,7 +26,7 @@ from durable_chat.api.chat_sessions import (
     SessionOwners,
     SessionUnreadable,
 )
-from durable_chat.api.routes import agents, auth, health, limits, memories, operator, sessions
+from durable_chat.api.routes import ag_ui, agents, auth, health, limits, memories, operator, sessions
 from durable_chat.api.schemas import error_responses
 from durable_chat.redis_clients import connect_redis
 from durable_chat.settings import Settings, get_settings
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The errors the session routes answer with (the handlers below), documented in one place.
     app.include_router(agents.router, responses=error_responses(401, 503))
     app.include_router(sessions.router, responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503))
+    app.include_router(ag_ui.router)
     app.include_router(limits.router, responses=error_responses(401))
     app.include_router(memories.router)
     app.include_router(operator.router)
