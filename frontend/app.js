@@ -224,15 +224,61 @@ async function loadMemories() {
   const memories = await api('/memories');
   const list = $('memories');
   list.replaceChildren();
-  for (const memory of memories) {
-    const item = el('li');
-    item.dataset.memoryId = memory.id;
-    const forget = DC.button('forget', 'forget', `forget: ${memory.text}`,
-      () => api(`/memories/${memory.id}`, { method: 'DELETE' }).then(loadMemories).catch(report));
-    item.append(el('span', '', memory.text), forget);
-    list.append(item);
-  }
+  for (const memory of memories) list.append(memoryItem(memory));
   if (!memories.length) list.append(el('li', 'empty', 'Nothing yet. Say "remember that ...".'));
+}
+
+function saidOn(iso) {
+  return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+}
+
+// "Why do I remember this": the chat (and turn) it was said in, a link the page routes (#/s/<id>).
+function provenance(memory) {
+  const line = el('small', 'memory-said', `said ${saidOn(memory.updated_at)}`);
+  if (memory.session_id) {
+    const link = el('a', 'memory-why', 'why do I remember this?');
+    link.href = `#/s/${memory.session_id}`;
+    link.title = memory.turn ? `turn ${memory.turn} of that chat` : 'the chat it was said in';
+    line.append(' · ', link);
+  }
+  return line;
+}
+
+const openHistories = new Set();  // kept open across the panel's refreshes
+
+function memoryItem(memory) {
+  const item = el('li');
+  item.dataset.memoryId = memory.id;
+  const row = el('div', 'memory-row');
+  const forget = DC.button('forget', 'forget', `forget: ${memory.text}`,
+    () => api(`/memories/${memory.id}`, { method: 'DELETE' }).then(loadMemories).catch(report));
+  row.append(el('span', 'memory-text', memory.text), forget);
+  item.append(row, provenance(memory));
+  if (memory.version > 1) {
+    const versions = el('ul', 'memory-versions');
+    versions.hidden = true;
+    const toggle = DC.button('memory-history', 'history', `history of: ${memory.text}`, async () => {
+      if (versions.hidden) {
+        const found = await api(`/memories/${memory.id}`).catch(report);
+        if (!found) return;
+        versions.replaceChildren(...found.versions.map((v) => {
+          const entry = el('li', '', v.text);
+          entry.append(' ', provenance(v), el('small', 'memory-until', ` · until ${saidOn(v.valid_until)}`));
+          return entry;
+        }));
+      }
+      versions.hidden = !versions.hidden;
+      if (versions.hidden) openHistories.delete(memory.id); else openHistories.add(memory.id);
+      toggle.setAttribute('aria-expanded', String(!versions.hidden));
+    });
+    toggle.setAttribute('aria-expanded', 'false');
+    const undo = DC.button('memory-undo', 'undo last change', `undo the last change of: ${memory.text}`,
+      () => api(`/memories/${memory.id}/undo`, { method: 'POST' }).then(loadMemories).catch(report));
+    item.append(el('div', 'memory-actions', ''), versions);
+    item.querySelector('.memory-actions').append(toggle, undo);
+    if (openHistories.has(memory.id)) toggle.click();
+  }
+  return item;
 }
 $('memories-refresh').onclick = () => loadMemories().catch(report);
 $('memories-clear').onclick = () => {
