@@ -5,7 +5,9 @@ worker holds (issue 6, scenario 4).
 one workflow task) up to each step; the chat worker's RSS once it is quiet. Temporal's sticky
 workflow cache (`max_cached_workflows`) bounds how many stay in memory; older ones are evicted and
 replayed on their next message, which is measured last (message -> first token, oldest vs newest).
-(b) Active sessions: that many sessions chatting at once, back to back: first-token latency.
+(b) Active sessions: that many sessions chatting at once, back to back: first-token latency, beside
+the plain baseline at the same concurrency (that many `agent.run_stream` at once, back to back, the
+same scripted model in-process, as bench.first_token's plain row) and their ratio at p50 and p95.
 Writes bench/results/capacity.{json,md}.
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic_ai import Agent
 from temporalio.worker import Worker
 
 from bench.chatter import Chatter, Tally, create_session
@@ -29,6 +32,7 @@ from bench.resources import cpu_seconds, rss_mib
 from bench.stack import Stack
 from bench.stats import summary
 from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.scripted import model as scripted_model
 from durable_chat.workflows import worker as worker_module
 
 RESULTS = Path(__file__).parent / 'results'
@@ -153,7 +157,7 @@ async def active_sessions(
 
     async def back_to_back(chatter: Chatter) -> None:
         for turn in range(turns):
-            await chatter.chat(f'question {turn} from a busy user about the state of things')
+            await chatter.chat(_question(turn))
 
     started = time.monotonic()
     await asyncio.gather(*(back_to_back(c) for c in chatters))
@@ -163,7 +167,43 @@ async def active_sessions(
         'errors': dict(tally.errors),
     }
     await asyncio.gather(*(c.close() for c in chatters))
-    return {f'{count} concurrent active sessions, back to back': summary([s for _, s in tally.first_token])}
+    durable = summary([s for _, s in tally.first_token])
+    plain = summary(await plain_concurrent(count, turns))
+    return {
+        f'{count} concurrent active sessions, back to back': durable,
+        f'{count} concurrent plain run_stream, back to back': plain,
+        f'{count} concurrent: durable / plain': {
+            'p50_x': round(durable['p50_ms'] / plain['p50_ms'], 1),
+            'p95_x': round(durable['p95_ms'] / plain['p95_ms'], 1),
+        },
+    }
+
+
+def _question(turn: int) -> str:
+    return f'question {turn} from a busy user about the state of things'
+
+
+async def plain_concurrent(count: int, turns: int) -> list[float]:
+    """The baseline at the same concurrency: `count` plain `agent.run_stream` loops at once, each
+    turn read to its end, first-token time per turn (a warm-up turn each, not counted)."""
+    agent = Agent(scripted_model)
+    samples: list[float] = []
+
+    async def one_turn(text: str, record: bool) -> None:
+        started = time.monotonic()
+        async with agent.run_stream(text) as result:
+            async for _delta in result.stream_text(delta=True, debounce_by=None):
+                if record:
+                    samples.append(time.monotonic() - started)
+                    record = False
+
+    async def back_to_back() -> None:
+        await one_turn('warm up the session', record=False)
+        for turn in range(turns):
+            await one_turn(_question(turn), record=True)
+
+    await asyncio.gather(*(back_to_back() for _ in range(count)))
+    return samples
 
 
 async def run(

@@ -74,11 +74,13 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         )
 
 
-STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=5)
 """How long a session's workflow task waits on the sticky queue of the worker that ran its last one
 before any worker may take it. A worker killed and started again (a new sticky queue) left the
 session's next task there for the SDK's 10 s default: a restarted `up` finished the reply in flight
-10 s late. A live worker starts a sticky task in milliseconds, so 2 s only moves tasks of a dead one."""
+10 s late. Not shorter: a worker saturated by many sessions at once (bench.capacity's 100 active on
+2 cores) can take seconds to start a task, and a task moved off its sticky queue replays the whole
+run, which only adds to that load (at 2 s that run's p95 first token went from ~8 s to ~21 s)."""
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 """On SIGTERM a worker stops taking work and lets in-flight activities (a streaming reply) finish;
