@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,6 +11,8 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 
 from durable_chat.api.auth import Role, issue_token
+from durable_chat.payload_store import data_converter, external_storage
+from durable_chat.settings import Settings
 from durable_chat.testing.processes import Process, output_marks, output_since
 from durable_chat.testing.servers import TemporalServer, Valkey
 from durable_chat.testing.services import Api, Worker, api
@@ -117,8 +120,12 @@ async def http(api_url: str, alice_token: str) -> AsyncIterator[httpx.AsyncClien
 
 
 @pytest.fixture(scope='session')
-async def temporal_client(temporal_address: str) -> Client:
-    return await Client.connect(temporal_address, plugins=[PydanticAIPlugin()])
+async def temporal_client(temporal_address: str, service_env: dict[str, str]) -> Client:
+    """Reads what the session's workers wrote: their converter, their payload store."""
+    storage = await external_storage(Settings(data_dir=Path(service_env['DURABLE_CHAT_DATA_DIR'])))
+    return await Client.connect(
+        temporal_address, data_converter=data_converter(storage), plugins=[PydanticAIPlugin()]
+    )
 
 
 @pytest.fixture(scope='session')

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from durable_chat.payload_store import inline
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
 from durable_chat.testing.scripted import expected_reply
@@ -19,10 +20,14 @@ pytestmark = pytest.mark.integration
 
 
 async def model_inputs(temporal_client: Client, session_id: str) -> list[str]:
-    """The raw input of every model activity of the session, from Temporal's own history."""
+    """The raw input of every model activity of the session, from Temporal's own history (and the
+    payload store, where the history keeps a reference)."""
     handle = temporal_client.get_workflow_handle(workflow_id(session_id))
+    storage = temporal_client.data_converter.external_storage
     return [
-        b''.join(p.data for p in e.activity_task_scheduled_event_attributes.input.payloads).decode()
+        b''.join(
+            p.data for p in await inline(storage, e.activity_task_scheduled_event_attributes.input.payloads)
+        ).decode()
         async for e in handle.fetch_history_events()
         if e.HasField('activity_task_scheduled_event_attributes')
     ]

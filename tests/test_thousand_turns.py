@@ -12,6 +12,8 @@ import pytest
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.client import Client
 
+from durable_chat.payload_store import data_converter, external_storage, inline
+from durable_chat.settings import Settings
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.testing.stack import HIGH_LIMITS, Stack
@@ -37,7 +39,11 @@ async def own_stack(tmp_path: Path) -> AsyncIterator[OwnStack]:
     stack = Stack(tmp_path, secret=SECRET, settings=HIGH_LIMITS).start()
     try:
         api = stack.api()
-        client = await Client.connect(stack.temporal.address, plugins=[PydanticAIPlugin()])
+        # The stack's converter and payload store: model inputs are references in the history.
+        storage = await external_storage(Settings(data_dir=stack.folder))
+        client = await Client.connect(
+            stack.temporal.address, data_converter=data_converter(storage), plugins=[PydanticAIPlugin()]
+        )
         yield OwnStack(api.url, client)
     finally:
         stack.stop()
@@ -68,13 +74,17 @@ async def a_thousand_turns(ivy: httpx.AsyncClient, api_url: str, temporal_client
     assert all(t['reply'] == expected_reply(text) for t, text in zip(history, texts, strict=True))
 
     budget = SessionLimits().history_budget_bytes
+    storage = temporal_client.data_converter.external_storage
     histories = await run_histories(temporal_client, session_id)
     model_inputs = []
     for events in histories:
         assert len(events) < EVENT_LIMIT
         assert sum(e.ByteSize() for e in events) < SIZE_LIMIT
         model_inputs += [
-            sum(len(p.data) for p in e.activity_task_scheduled_event_attributes.input.payloads)
+            sum(
+                len(p.data)
+                for p in await inline(storage, e.activity_task_scheduled_event_attributes.input.payloads)
+            )
             for e in events
             if e.HasField('activity_task_scheduled_event_attributes')
             and e.activity_task_scheduled_event_attributes.activity_type.name == MODEL_ACTIVITY

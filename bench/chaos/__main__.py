@@ -23,6 +23,8 @@ from bench.chaos.faults import Injector
 from bench.chaos.report import RESULTS, write
 from bench.chaos.stack import ChaosStack
 from bench.chaos.users import User
+from durable_chat.payload_store import data_converter, external_storage
+from durable_chat.settings import Settings
 
 
 async def run(users: int, turns: int, faults: int, seed: int, settle_bound: float, output: Path) -> bool:
@@ -42,8 +44,12 @@ async def run(users: int, turns: int, faults: int, seed: int, settle_bound: floa
         chats = [asyncio.create_task(u.chat(per_user, lambda: not injector.done)) for u in people]
         await injector.run(faults)
         await asyncio.gather(*chats)
+        # The stack's converter and payload store: the history keeps references to large payloads.
+        storage = await external_storage(Settings(data_dir=Path(stack.env['DURABLE_CHAT_DATA_DIR'])))
         client = await Client.connect(
-            stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'], plugins=[PydanticAIPlugin()]
+            stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'],
+            data_converter=data_converter(storage),
+            plugins=[PydanticAIPlugin()],
         )
         settled = await wait_settled(client, people, injector.last_recovered, settle_bound)
         verdict = Verdict()

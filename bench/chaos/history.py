@@ -31,6 +31,7 @@ from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
 from durable_chat.memory.types import STORE_MEMORY, StoreResult
+from durable_chat.payload_store import inline
 from durable_chat.workflows.contract import QUERY_SNAPSHOT, SIGNAL_SEND, Snapshot, UserMessage, workflow_id
 
 MODEL_ACTIVITY = re.compile(r'agent__(?!summarizer__)[A-Za-z0-9_-]+__model_request_stream')
@@ -119,6 +120,23 @@ def _read_run(events: list[HistoryEvent], converter: PayloadConverter, into: Ses
                 into.stores.append(converter.from_payloads(attrs.result.payloads, [StoreResult])[0])
 
 
+async def _inlined(client: Client, events: list[HistoryEvent]) -> list[HistoryEvent]:
+    """The events with every payload this reader decodes taken out of the payload store, where the
+    history keeps a reference to it (the client must have the product's store)."""
+    storage = client.data_converter.external_storage
+    for event in events:
+        for payloads in (
+            event.workflow_execution_signaled_event_attributes.input,
+            event.activity_task_scheduled_event_attributes.input,
+            event.activity_task_completed_event_attributes.result,
+        ):
+            if payloads.payloads:
+                resolved = await inline(storage, payloads.payloads)
+                del payloads.payloads[:]
+                payloads.payloads.extend(resolved)
+    return events
+
+
 async def read_session(client: Client, session_id: str) -> SessionHistory:
     wid = workflow_id(session_id)
     runs = [e async for e in client.list_workflows(f"WorkflowId = '{wid}'")]
@@ -127,13 +145,13 @@ async def read_session(client: Client, session_id: str) -> SessionHistory:
     converter = client.data_converter.payload_converter
     for run in runs:
         events = [e async for e in client.get_workflow_handle(wid, run_id=run.run_id).fetch_history_events()]
-        _read_run(events, converter, history)
+        _read_run(await _inlined(client, events), converter, history)
     for child_id in history.children:
         child = client.get_workflow_handle(child_id)
         described = await child.describe()
         status = described.status.name if described.status is not None else 'UNKNOWN'
         read = SessionHistory(child_id)
-        _read_run([e async for e in child.fetch_history_events()], converter, read)
+        _read_run(await _inlined(client, [e async for e in child.fetch_history_events()]), converter, read)
         history.delegations.append(Delegation(child_id, status, read.answers))
         history.retried_activities += read.retried_activities
     try:
