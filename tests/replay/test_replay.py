@@ -3,6 +3,7 @@ sessions fails here. Record new ones with tests/replay/test_record.py (see its d
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,9 +12,11 @@ from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPlugin
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter, ExternalStorage
 from temporalio.worker import Replayer
 
 from durable_chat.memory.workflows import MemoryOperation
+from durable_chat.payload_store import FileStorageDriver, data_converter
 from durable_chat.workflows.session import ChatSession
 from durable_chat.workflows.shared import SessionStart, TurnDeps
 
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from durable_chat.workflows.agents.registry import Registry
 
 HISTORIES = sorted((Path(__file__).parent / 'histories').glob('*.json'))
+PAYLOADS = Path(__file__).parent / 'histories' / 'payloads'
+"""The blobs the recorded histories refer to (the claim check, durable_chat/payload_store.py)."""
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -60,14 +65,23 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'delegation',
         'delegation-child1',
         'delegation-child2',
+        'claim-check',
     }
 
 
+@pytest.fixture
+def converter(tmp_path: Path) -> DataConverter:
+    """The product's converter, its store a copy of the recorded blobs: a replay writes the
+    payloads of the commands it makes again, and those must not land in the repository."""
+    shutil.copytree(PAYLOADS, tmp_path / 'payloads')
+    return data_converter(ExternalStorage(drivers=[FileStorageDriver(tmp_path / 'payloads')]))
+
+
 @pytest.mark.parametrize('path', HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays(path: Path, registry: Registry) -> None:
+async def test_recorded_history_replays(path: Path, registry: Registry, converter: DataConverter) -> None:
     # The agents' plugins register their child workflows (a delegated sub-agent's history).
     plugins = [PydanticAIPlugin(), *(AgentPlugin(agent) for agent in registry.agents())]
-    replayer = Replayer(workflows=[ChatSession, MemoryOperation], plugins=plugins)
+    replayer = Replayer(workflows=[ChatSession, MemoryOperation], plugins=plugins, data_converter=converter)
     await replayer.replay_workflow(load(path))
 
 
