@@ -325,9 +325,11 @@ class SessionLimits:
     max_run_bytes: int = 10_000_000
     """... or past this many history bytes (hard limit 50 MB)."""
     max_run_growth_bytes: int = 256_000
-    """... or once this run's history has grown this much since it started. A worker keeps every
-    activity input of a cached run in memory until the run ends, and each model call's input is the
-    whole model history (up to `history_budget_bytes`): this bounds what one cached session holds."""
+    """... or once this run's history has grown this much since it started: a worker's memory for a
+    cached session grows with its run's history until the run ends (bench.history_size), so this
+    bounds what one chatting session holds. With the payload store on (the default) a model call's
+    input, the whole model history, is a reference in the history and a turn adds a few KB, so a run
+    lasts tens of turns; with it off each turn adds its whole model history and a run a few turns."""
     turn_seconds: float = 180.0
     """The agent's working time on one message (not waiting for an approval); past it the turn stops
     with what it wrote."""
