@@ -26,7 +26,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DURABLE_CHAT_HOST=0.0.0.0 \
     DURABLE_CHAT_DATA_DIR=/data
 RUN useradd --system --user-group --uid 10001 --create-home --home-dir /home/durable-chat durable-chat \
-    && install -d -o durable-chat -g durable-chat /data
+    && install -d -o durable-chat -g durable-chat /data /data/payloads
 COPY --from=build /opt/venv /opt/venv
 
 # `durable-chat-healthcheck [api|worker]`: exit 0 when this container's process does its job.

@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
@@ -25,6 +26,7 @@ import pytest
 import yaml
 
 from durable_chat import cli
+from durable_chat.payload_store import store_dir
 from durable_chat.settings import Settings
 from durable_chat.testing.processes import free_port
 
@@ -194,8 +196,21 @@ def test_stateful_services_keep_their_data_in_named_volumes(compose: dict, servi
             f'{name} keeps {target} in {source!r}, not a named volume declared at top level'
         )
         used.add(source)
-    assert used == declared, f'volumes declared but unused: {declared - used}'
+    assert used | {PAYLOADS_VOLUME} == declared, f'volumes declared but unused: {declared - used}'
     assert services['redis']['command'][-2:] == ['--appendonly', 'yes'], 'Redis must persist its streams'
+
+
+PAYLOADS_VOLUME = 'payloads'
+
+
+def test_every_app_process_shares_the_payload_store(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """Histories refer to large payloads in the store: each process must read what another wrote."""
+    assert PAYLOADS_VOLUME in (compose.get('volumes') or {})
+    store = store_dir(Settings(data_dir=Path('/data')))  # the image's DURABLE_CHAT_DATA_DIR
+    for name in APP_SERVICES:
+        assert f'{PAYLOADS_VOLUME}:{store}' in services[name].get('volumes', []), name
 
 
 # --- the image -------------------------------------------------------------------------------------
