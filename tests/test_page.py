@@ -408,7 +408,11 @@ async def test_tool_call_card_shows_name_arguments_and_result_and_survives_a_rel
     row = page.locator('#turns li').nth(0)
     await expect(row.locator('.assistant')).to_have_attribute('data-status', 'done')
     [call] = (await read_session(api_url, 'pia', open_session_id(page)))['turns'][0]['tool_calls']
-    assert (call['name'], call['args'], call['server']) == ('remember', {'fact': 'my cat is Tom'}, '')
+    assert (call['name'], call['args'], call['server']) == (
+        'remember',
+        {'fact': 'my cat is Tom', 'decision': 'rules'},  # the offline assistant lets the store's rules decide
+        '',
+    )
     assert 'my cat is Tom' in call['result']
 
     for _ in range(2):  # as it was, then after a reload
@@ -418,7 +422,9 @@ async def test_tool_call_card_shows_name_arguments_and_result_and_survives_a_rel
         await expect(card.locator('.tool-server')).to_have_count(0)  # the agent's own tool, no MCP server
         await expect(card.locator('.tool-args')).to_be_hidden()  # collapsed until asked
         await card.locator('summary').click()
-        await expect(card.locator('.tool-args pre')).to_have_text('{\n  "fact": "my cat is Tom"\n}')
+        await expect(card.locator('.tool-args pre')).to_have_text(
+            '{\n  "fact": "my cat is Tom",\n  "decision": "rules"\n}'
+        )
         await expect(card.locator('.tool-result pre')).to_have_text(call['result'])
         await page.reload()
         await expect(row.locator('.assistant')).to_have_attribute('data-status', 'done')
