@@ -87,7 +87,9 @@ async def test_restated_or_contradicting_fact_updates_in_place(
 
 
 @pytest.mark.parametrize(('old', 'new'), CONFLICTS)
-async def test_a_recent_contradiction_is_a_conflict_to_ask_about(store: MemoryStore, old: str, new: str) -> None:
+async def test_a_recent_contradiction_is_a_conflict_to_ask_about(
+    store: MemoryStore, old: str, new: str
+) -> None:
     first = (await store.remember('u', old)).memory
     result = await store.remember('u', new)
     assert result.action == 'conflict'
@@ -96,7 +98,9 @@ async def test_a_recent_contradiction_is_a_conflict_to_ask_about(store: MemorySt
 
 
 @pytest.mark.parametrize(('old', 'new'), CONFLICTS)
-async def test_a_contradiction_of_an_old_statement_supersedes_it(store: MemoryStore, old: str, new: str) -> None:
+async def test_a_contradiction_of_an_old_statement_supersedes_it(
+    store: MemoryStore, old: str, new: str
+) -> None:
     said = datetime.now(UTC) - timedelta(days=3)
     first = Memory(new_memory_id('u', old), 'u', old, said, said)
     vector = list((await store.embedder.embed_documents(old)).embeddings[0])
