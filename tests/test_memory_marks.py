@@ -20,9 +20,12 @@ from durable_chat.testing.services import api, running, worker
 from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
 from durable_chat.workflows.session import ChatSession
+from tests.replay.conftest import registry
 from tests.test_memory_hints import recalled_after_a_store_elsewhere
 
-pytestmark = pytest.mark.integration
+# The replays below need the agents installed, as a worker installs them.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures('registry')]
+__all__ = ['registry']
 
 
 async def marks(temporal_client: Client, session_id: str) -> tuple[list[bool], list[str]]:
@@ -43,9 +46,13 @@ async def marks(temporal_client: Client, session_id: str) -> tuple[list[bool], l
             details = event.marker_recorded_event_attributes.details
             if 'data' in details:
                 local.append(json.loads(details['data'].payloads[0].data)['activity_type'])
-    await Replayer(workflows=[ChatSession, MemoryOperation], plugins=[PydanticAIPlugin()]).replay_workflow(
-        history
+    # The workers' converter and payload store: the history refers to its large payloads there.
+    replayer = Replayer(
+        workflows=[ChatSession, MemoryOperation],
+        plugins=[PydanticAIPlugin()],
+        data_converter=temporal_client.data_converter,
     )
+    await replayer.replay_workflow(history)
     return marked, local
 
 
