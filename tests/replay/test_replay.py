@@ -66,6 +66,8 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'delegation-child1',
         'delegation-child2',
         'claim-check',
+        'ag-ui',
+        'ag-ui-client-tool',
     }
 
 
