@@ -221,3 +221,14 @@ async def test_a_tool_the_client_runs_waits_for_its_result(agui: MakeClient, api
     assert [(c['name'], c['result']) for c in turn['tool_calls']] == [
         ('change_background', 'the page is teal now')
     ]
+
+
+async def test_a_client_tool_named_as_the_agents_own_is_not_offered(agui: MakeClient, api_url: str) -> None:
+    """Two tools of one name would fail every request of the turn: the agent's own tool wins."""
+    client = await agui()
+    remember = {'name': 'remember', 'description': 'Remember it in the browser.', 'parameters': {}}
+    await client.say('hello with tools')
+    done = await client.run(tools=[remember, CHANGE_BACKGROUND, CHANGE_BACKGROUND])
+    assert reply_text(done['messages'])[-1] == ('assistant', expected_reply('hello with tools'))
+    [turn] = await turns(api_url, session_of(client))
+    assert turn['status'] == 'done'

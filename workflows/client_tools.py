@@ -9,11 +9,13 @@ while it waits, as for an approval.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from pydantic_ai.messages import ToolCallPart
 from pydantic_ai.tools import ToolDefinition
-from pydantic_ai.toolsets import AbstractToolset, ExternalToolset
+from pydantic_ai.toolsets import AbstractToolset, ExternalToolset, FunctionToolset
 from temporalio import workflow
 
 from durable_chat.workflows.check_ins import CHECK_IN_TOOL
@@ -35,6 +37,8 @@ CLIENT_TOOLS_PATCH = 'client-tools'
 MAX_CLIENT_TOOLS = 50
 RESERVED = frozenset({REMIND_TOOL, CHECK_IN_TOOL})
 """Names the session answers itself: a client tool of that name is not offered."""
+TOOL_NAME = re.compile(r'[A-Za-z0-9_-]{1,64}')
+"""A name every model provider takes."""
 KEEP_ANSWERED = 50
 """Answered or cancelled calls the workflow keeps for the query (a client's retried request)."""
 _NO_PARAMETERS: dict[str, object] = {'type': 'object', 'properties': {}}
@@ -47,6 +51,19 @@ def _definition(tool: ClientTool) -> ToolDefinition:
         parameters_json_schema=tool.parameters or _NO_PARAMETERS,
         kind='external',
     )
+
+
+def _tool_names(toolset: AbstractToolset[TurnDeps]) -> set[str]:
+    """The names of the function tools among a toolset's leaves (an MCP server's are known only
+    once listed, in an activity: a client tool named as one of those fails the turn's request)."""
+    names: set[str] = set()
+
+    def visit(leaf: AbstractToolset[TurnDeps]) -> None:
+        if isinstance(leaf, FunctionToolset):
+            names.update(leaf.tools)
+
+    toolset.apply(visit)
+    return names
 
 
 class ClientTools:
@@ -69,19 +86,29 @@ class ClientTools:
 
     def _take_client_tools(self, turn: Turn, message: UserMessage) -> None:
         if message.tools and workflow.patched(CLIENT_TOOLS_PATCH):
-            offered = [t for t in message.tools if t.name not in RESERVED]
-            turn.client_tools = offered[:MAX_CLIENT_TOOLS]
+            offered = {
+                t.name: t for t in message.tools if t.name not in RESERVED and TOOL_NAME.fullmatch(t.name)
+            }
+            turn.client_tools = list(offered.values())[:MAX_CLIENT_TOOLS]
 
     def _with_client_tools(
-        self, turn: Turn, toolsets: list[AbstractToolset[TurnDeps]] | None
+        self,
+        turn: Turn,
+        toolsets: Sequence[AbstractToolset[TurnDeps]] | None,
+        agent: Sequence[AbstractToolset[TurnDeps]],
     ) -> list[AbstractToolset[TurnDeps]] | None:
-        """The turn's run-time toolsets, and the client's tools beside them (non-executing)."""
+        """The turn's run-time toolsets, and the client's tools beside them (non-executing), but for
+        those named as one of the agent's own (two tools of a name fail the run)."""
         for done in self.state.turns:
             if done.client_tools and done.status not in ('queued', 'running'):
                 done.client_tools = []  # only a turn still to run needs them
-        if not turn.client_tools:
-            return toolsets
-        client = ExternalToolset[TurnDeps]([_definition(t) for t in turn.client_tools], id='client_tools')
+        taken = {n for t in agent for n in _tool_names(t)} | {
+            d.name for t in toolsets or [] if isinstance(t, ExternalToolset) for d in t.tool_defs
+        }
+        offered = [_definition(t) for t in turn.client_tools if t.name not in taken]
+        if not offered:
+            return None if toolsets is None else list(toolsets)
+        client = ExternalToolset[TurnDeps](offered, id='client_tools')
         return [*(toolsets or []), client]
 
     def _is_client_call(self, turn: Turn, call: ToolCallPart) -> bool:

@@ -411,7 +411,8 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
         turn.model = model = self.state.model or entry.default_model
         new_messages: list[ModelMessage] = []
         # The tools the workflow answers itself ride in the run (non-executing: no activity of their own).
-        actions = self._with_client_tools(turn, [session_actions] if entry.durability.reminders else None)
+        own = [session_actions] if entry.durability.reminders else None
+        actions = self._with_client_tools(turn, own, agent.toolsets)
         prompt = self._prompt(turn)
         try:
             deps.memories = await self._recall(deps, prompt)

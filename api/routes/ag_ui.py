@@ -78,7 +78,7 @@ REDIS_RETRY_SECONDS = 0.5
 CANCELLED = 'Cancelled by user.'
 SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 RESPONSES = (
-    error_responses(401, 404, 409, 413, 422, 503)
+    error_responses(400, 401, 403, 404, 409, 413, 422, 503)
     | limits.RATE_LIMITED
     | {200: {'content': {'text/event-stream': {}}, 'description': 'The run, as AG-UI events.'}}
 )
@@ -186,7 +186,10 @@ def _user_message(body: RunAgentInput, settings: Settings) -> UserMessage:
         raise HTTPException(422, f'the last user message: {error.errors()[0]["msg"]}') from None
     except MessageRejected as rejected:
         raise HTTPException(rejected.status, rejected.reason) from None
-    message.tools = [ClientTool(t.name, t.description, dict(t.parameters or {})) for t in body.tools or []]
+    message.tools = [
+        ClientTool(t.name, t.description, t.parameters if isinstance(t.parameters, dict) else {})
+        for t in body.tools or []
+    ]
     return message
 
 
