@@ -117,11 +117,14 @@ class Compensating:
     async def _publish(self, event: TurnEvent) -> None:
         raise NotImplementedError
 
+    def _has(self, patch_id: str) -> bool:
+        raise NotImplementedError
+
     async def _undo(self, turn: Turn) -> list[Undo]:
         """Undoes the turn's recorded calls, latest first; returns what this undid."""
         done = {u.tool_call_id for u in turn.undone}
         pending = [(call_id, run) for call_id, run in reversed(self._side_effects) if call_id not in done]
-        if not pending or not workflow.patched(COMPENSATION_PATCH):
+        if not pending or not self._has(COMPENSATION_PATCH):
             return []
         undone: list[Undo] = []
         for call_id, run in pending:

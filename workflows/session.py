@@ -112,6 +112,14 @@ TOUCH_PER_TURN_PATCH = 'last-activity-per-turn'
 DOUBLE_TEXTING_PATCH = 'double-texting'
 """A message while a turn runs may interrupt it or be refused (the session's policy)."""
 BUSY_REPLY = '(Not answered: a reply was still being written. Wait for it, or stop it, then send again.)'
+UP_FRONT_PATCH = 'patches-up-front'
+"""A run that begins on this code decides its patches at its start. A patch decided right after a local
+activity can be replayed in the wrong workflow task: when the activity finishes as its task is being
+completed, the code after it runs in the next task, but a replay resumes it in the first, where that
+task's patch marker is not yet known (tests/replay/test_unexplained.py). Runs before this decide each
+patch where they always did."""
+PYDANTIC_AI_RUN_ID_PATCH = 'pydantic_ai:stable_default_run_id'
+"""pydantic-ai's own patch, decided at an agent run's start (after the turn's recall): decided up front too."""
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 QUIET_CONTINUE_AS_NEW_PATCH = 'continue-as-new-when-quiet'
@@ -139,6 +147,9 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
         self._interrupt: InterruptRequest | None = None
         self._turn_seconds_used = 0.0
         self._closing = False
+        self._up_front = workflow.patched(UP_FRONT_PATCH)
+        if self._up_front:
+            workflow.patched(PYDANTIC_AI_RUN_ID_PATCH)
         self._deferred_turns = 0
         self._start_recording()
         # The start input (the carried-over state) is in the history too; only growth is bounded.
@@ -162,7 +173,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
                 self._seen = set(self.state.seen_message_ids)
                 if self._next_queued() is None:
                     self._set_status('idle')
-                if should_continue_as_new(self.state, self._run_start_bytes):
+                if should_continue_as_new(self.state, self._run_start_bytes, self._has):
                     if await self._message_came_first():
                         continue
                     await workflow.wait_condition(workflow.all_handlers_finished)
@@ -183,7 +194,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
         """
         if self._next_queued() is not None or workflow.info().is_continue_as_new_suggested():
             return False
-        if self._deferred_turns >= MAX_DEFERRED_TURNS or not workflow.patched(QUIET_CONTINUE_AS_NEW_PATCH):
+        if self._deferred_turns >= MAX_DEFERRED_TURNS or not self._has(QUIET_CONTINUE_AS_NEW_PATCH):
             return False
         try:
             await workflow.wait_condition(lambda: self._next_queued() is not None, timeout=QUIET_SECONDS)
@@ -339,6 +350,10 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
             [SA_STATUS.value_set(DELETED), SA_LAST_ACTIVITY.value_set(workflow.now())]
         )
 
+    def _has(self, patch_id: str) -> bool:
+        """`workflow.patched(patch_id)`, known at the start of a run that began on this code."""
+        return self._up_front or workflow.patched(patch_id)
+
     def _refuse_if_closing(self) -> None:
         if self._closing:
             raise ValueError('the session is closed')
@@ -378,7 +393,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
 
     def _set_status(self, status: SessionStatus, touch: bool = False) -> None:
         """`touch`: move the last activity even when the status stays as it is."""
-        if status == self._status and not (touch and workflow.patched(TOUCH_PER_TURN_PATCH)):
+        if status == self._status and not (touch and self._has(TOUCH_PER_TURN_PATCH)):
             return
         self._status = status
         # A deleted session stays `deleted` in visibility whatever it does while it closes.
@@ -476,7 +491,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
 
     async def _timed(self, run: Awaitable[_R]) -> _R:
         """Runs one agent run of the turn within what is left of the turn's time budget."""
-        if not workflow.patched(TURN_TIME_BUDGET_PATCH):
+        if not self._has(TURN_TIME_BUDGET_PATCH):
             return await run
         started = workflow.time()
         left = max(self.state.limits.turn_seconds - self._turn_seconds_used, 0.001)
@@ -487,7 +502,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
 
     async def _recall(self, deps: TurnDeps, text: str) -> list[str]:
         """The user's memories closest to this message; a memory outage costs context, not the turn."""
-        hint = await self._memory_hint() if workflow.patched(SKIP_RECALL_PATCH) else None
+        hint = await self._memory_hint() if self._has(SKIP_RECALL_PATCH) else None
         if hint is not None and hint.known_empty:
             return []
         request = RecallRequest(self.state.user_id, text, k=self.state.recall_k, min_score=RECALL_MIN_SCORE)
@@ -568,7 +583,7 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
         by = by or (self._interrupt.by if self._interrupt else 'session closed')
         data: dict[str, object] = {'by': by, **({'note': turn.note} if turn.note else {})}
         event = TurnEvent(self.state.session_id, turn.number, TURN_INTERRUPTED, data)
-        if workflow.patched(KEEP_PARTIAL_PATCH):
+        if self._has(KEEP_PARTIAL_PATCH):
             turn.reply = await self._interrupt_stream(event)
         else:
             await self._publish(event)

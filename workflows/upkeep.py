@@ -6,6 +6,7 @@ its state, every continue-as-new input and every model input stay bounded (docs/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 from itertools import takewhile
@@ -117,7 +118,11 @@ async def compact_history(
 BOUNDED_RUN_GROWTH_PATCH = 'bounded-run-growth'
 
 
-def should_continue_as_new(state: SessionState, run_start_bytes: int) -> bool:
+def should_continue_as_new(
+    state: SessionState, run_start_bytes: int, has_patch: Callable[[str], bool] | None = None
+) -> bool:
+    """`has_patch`: how the session decides a patch (`workflow.patched` when not given)."""
+    has_patch = has_patch or workflow.patched
     info = workflow.info()
     size = info.get_current_history_size()
     return (
@@ -129,6 +134,6 @@ def should_continue_as_new(state: SessionState, run_start_bytes: int) -> bool:
         or (
             size - run_start_bytes > state.limits.max_run_growth_bytes
             and sum(t.status == 'queued' for t in state.turns) <= 1
-            and workflow.patched(BOUNDED_RUN_GROWTH_PATCH)
+            and has_patch(BOUNDED_RUN_GROWTH_PATCH)
         )
     )

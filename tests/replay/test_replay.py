@@ -62,6 +62,7 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'double-texting-reject',
         'check-in',
         'compensation',
+        'patches-up-front',
         'delegation',
         'delegation-child1',
         'delegation-child2',
