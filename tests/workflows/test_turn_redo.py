@@ -8,6 +8,7 @@ import json
 
 from pydantic_ai.messages import ModelMessagesTypeAdapter, TextPart, UserPromptPart
 
+from durable_chat.payload_store import inline
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import SIGNAL_SEND, UserMessage
 from durable_chat.workflows.session import INTERRUPTED_MARKER
@@ -32,7 +33,9 @@ async def model_inputs(chat: Chat) -> dict[int, list[tuple[str, str]]]:
         if scheduled.activity_type.name != MODEL_REQUEST:
             continue
         # The request's parameters, then the agent's deps (this product's TurnDeps).
-        params, deps = (json.loads(p.data) for p in scheduled.input.payloads)
+        # Read through the payload store: the history holds a reference to a large input.
+        payloads = await inline(chat.client.data_converter.external_storage, scheduled.input.payloads)
+        params, deps = (json.loads(p.data) for p in payloads)
         messages = ModelMessagesTypeAdapter.validate_python(params['messages'])
         inputs[deps['turn']] = [
             ('user', str(p.content)) if isinstance(p, UserPromptPart) else ('model', p.content)
