@@ -23,6 +23,7 @@ from bench import (
     crash_recovery,
     fanout,
     first_token,
+    history_size,
     memory_search,
     real_model,
     remember_turn,
@@ -74,6 +75,8 @@ def scenarios(stack: Stack, args: argparse.Namespace) -> dict[str, Callable[[], 
         'continue-as-new': lambda: continue_as_new.run(stack, max(args.turns // 2, floor + 10)),
         'crash recovery': lambda: crash_recovery.run(stack, args.crashes),
         real_model.SCENARIO: lambda: real_model.run(max(args.turns // 4, 20)),
+        # Its own stacks (payload store off, then on): history bytes per turn and worker memory.
+        'history size': lambda: history_size.run(turns=args.history_turns),
     }
 
 
@@ -129,6 +132,9 @@ if __name__ == '__main__':
         help='only first token, tool turns and continue-as-new, with fewer turns; no capacity',
     )
     parser.add_argument('--crashes', type=int, default=5)
+    parser.add_argument(
+        '--history-turns', type=int, default=1000, help='turns of the history-size session (10, 100 and this)'
+    )
     parser.add_argument('--tokens', type=int, default=5000, help='tokens per fan-out reply')
     parser.add_argument('--active', type=int, default=100, help='concurrent active sessions (capacity)')
     parser.add_argument(
