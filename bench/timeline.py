@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +32,8 @@ from temporalio.client import Client, WorkflowHandle
 from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import percentile
+from durable_chat.settings import Settings
+from durable_chat.temporal import connect
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.workflows.contract import QUERY_SNAPSHOT, Snapshot
 
@@ -152,7 +155,12 @@ async def run(
     token = stack.token('timeline')
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
         session_id = await create_session(http, token)
-    temporal = await Client.connect(stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'], plugins=[PydanticAIPlugin()])
+    # The product's own connection: large payloads (a snapshot, a model call's input) are in its store.
+    settings = Settings(
+        temporal_address=stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'],
+        data_dir=Path(stack.env['DURABLE_CHAT_DATA_DIR']),
+    )
+    temporal = await connect(settings, plugins=[PydanticAIPlugin()])
     handle = temporal.get_workflow_handle(f'chat-{session_id}')
     chat = await ChatClient(api_url, session_id, token).connect()
     await chat.send('warm-up', prompt.format(turn=1))
