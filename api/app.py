@@ -26,7 +26,7 @@ from durable_chat.api.chat_sessions import (
     SessionOwners,
     SessionUnreadable,
 )
-from durable_chat.api.routes import ag_ui, agents, auth, health, limits, memories, operator, sessions
+from durable_chat.api.routes import ag_ui, agents, auth, health, limits, me, memories, operator, sessions
 from durable_chat.api.schemas import error_responses
 from durable_chat.redis_clients import connect_redis
 from durable_chat.settings import Settings, get_settings
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ag_ui.router)
     app.include_router(limits.router, responses=error_responses(401))
     app.include_router(memories.router)
+    app.include_router(me.router)
     app.include_router(operator.router)
     app.include_router(websocket.router)
 

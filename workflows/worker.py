@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from durable_chat import temporal
 from durable_chat.memory.activities import MemoryActivities, open_store
+from durable_chat.memory.erase import EraseActivities
 from durable_chat.memory.store import MemoryStore
 from durable_chat.memory.transcripts import TranscriptActivities, TranscriptStore
 from durable_chat.memory.workflows import MemoryOperation
@@ -120,6 +121,7 @@ def memory_worker(
     # A store marks the user's memories changed itself, saving the session a local activity.
     memory = MemoryActivities(store, mark_changed=bump_generation)
     activities = [*memory.all(), *TranscriptActivities(transcripts).all()]
+    activities += EraseActivities(store, transcripts).all()
     return Worker(
         client,
         task_queue=settings.memory_task_queue,

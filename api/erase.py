@@ -1,0 +1,205 @@
+"""A user's data, all of it: exported as one archive (`GET /me/export`), or erased (`DELETE /me`).
+
+Where a user's data lives: the session workflows (Temporal, each run's visibility record carries
+ChatUser), the transcript archive and the memories (Qdrant, reached through the memory worker's
+activities), and Redis (each session's event stream and its sets, tool-call records, and the user's
+limit and memory-hint keys). Erasing goes through each; every step deletes what is left, so a
+retried erase finishes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+from temporalio.api.common.v1 import WorkflowExecution as ExecutionRef
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from durable_chat.api import chat_sessions
+from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound, SessionUnreadable
+from durable_chat.api.limits import websockets_key
+from durable_chat.api.memory_ops import READ_ACTIVITY, run_memory_operation
+from durable_chat.memory.erase import ERASE_USER, UserPoints
+from durable_chat.memory.operations import MemoryOperationRequest
+from durable_chat.memory.types import Memory
+from durable_chat.settings import Settings
+from durable_chat.workflows.contract import (
+    SA_USER,
+    WORKFLOW_NAME,
+    CheckIn,
+    Reminder,
+    is_session_id,
+    session_id_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ExportedMemory(BaseModel):
+    memory: Memory
+    versions: list[Memory]
+    """Earlier versions, newest first."""
+
+
+class ExportedSession(BaseModel):
+    session_id: str
+    title: str
+    status: str
+    created_at: datetime | None
+    last_activity: datetime | None
+    readable: bool = True
+    """False when the session did not answer (its turns, reminders and check-ins are then empty)."""
+    turns: list[dict[str, Any]] = []
+    """The whole conversation: archived turns first, then those the workflow holds."""
+    reminders: list[Reminder] = []
+    check_ins: list[CheckIn] = []
+
+
+class UserExport(BaseModel):
+    user_id: str
+    exported_at: datetime
+    sessions: list[ExportedSession]
+    memories: list[ExportedMemory]
+
+
+class UserErased(BaseModel):
+    user_id: str
+    sessions: int
+    """Sessions whose workflows were deleted from Temporal."""
+    workflow_runs: int
+    """Their runs (a session that continued as new has several), each with its visibility record."""
+    memories: int
+    """Memory points deleted: current memories and their past versions."""
+    transcript_pages: int
+    redis_keys: int
+
+
+def _quote(value: str) -> str:
+    return value.replace('\\', '\\\\').replace('"', '\\"')
+
+
+async def _transcript(
+    client: Client, settings: Settings, user_id: str, session_id: str
+) -> list[dict[str, Any]]:
+    snapshot = await chat_sessions.snapshot(client, session_id)
+    archived: list[dict[str, Any]] = []
+    page: int | None = 1 if snapshot.archived_turns else None
+    while page is not None:  # chunk by chunk: each activity result stays under the payload limit
+        request = MemoryOperationRequest('transcript', user_id, session_id=session_id, page=page)
+        chunk = await run_memory_operation(client, settings, request)
+        archived += chunk.turns
+        page = chunk.next_page
+    archived = [t for t in archived if int(str(t['number'])) <= snapshot.archived_turns]
+    return [*archived, *(asdict(t) for t in snapshot.turns)]
+
+
+async def export_user(client: Client, settings: Settings, user_id: str) -> UserExport:
+    sessions: list[ExportedSession] = []
+    for summary in await chat_sessions.list_sessions(client, user_id=user_id, limit=10_000):
+        exported = ExportedSession(
+            session_id=summary.session_id,
+            title=summary.title,
+            status=summary.status,
+            created_at=summary.started_at,
+            last_activity=summary.last_activity,
+        )
+        try:
+            snapshot = await chat_sessions.snapshot(client, summary.session_id)
+            exported.turns = await _transcript(client, settings, user_id, summary.session_id)
+            exported.reminders, exported.check_ins = snapshot.reminders, snapshot.check_ins
+        except (SessionNotFound, SessionUnreadable, RPCError) as error:
+            log.warning('export of %s: session %s unreadable: %s', user_id, summary.session_id, error)
+            exported.readable = False
+        sessions.append(exported)
+    memories: list[ExportedMemory] = []
+    listed = await run_memory_operation(client, settings, MemoryOperationRequest('list', user_id))
+    for memory in listed.memories:
+        request = MemoryOperationRequest('history', user_id, memory_id=memory.id)
+        found = await run_memory_operation(client, settings, request)
+        if found.memories:  # else it was forgotten meanwhile
+            memories.append(ExportedMemory(memory=found.memories[0], versions=found.versions))
+    return UserExport(
+        user_id=user_id,
+        exported_at=datetime.now().astimezone(),
+        sessions=sessions,
+        memories=memories,
+    )
+
+
+async def _erase_workflows(client: Client, user_id: str) -> tuple[set[str], int]:
+    """Closes the user's running sessions, then deletes every run that carries the user (visibility
+    included). Returns the session ids and the number of runs deleted."""
+    query = f'{SA_USER.name} = "{_quote(user_id)}"'
+    runs = [execution async for execution in client.list_workflows(query)]
+    sessions = {
+        session_id_of(run.id)
+        for run in runs
+        if run.workflow_type == WORKFLOW_NAME and is_session_id(session_id_of(run.id))
+    }
+    for run in runs:
+        if run.workflow_type == WORKFLOW_NAME and run.status == WorkflowExecutionStatus.RUNNING:
+            try:  # a clean close: the workflow ends its turn and sends SESSION_CLOSED
+                await chat_sessions.close(client, session_id_of(run.id))
+            except (SessionClosed, SessionNotFound):
+                pass
+    deleted = 0
+    for run in runs:
+        request = DeleteWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=ExecutionRef(workflow_id=run.id, run_id=run.run_id),
+        )
+        try:
+            # Temporal deletes in the background; visibility drops the run shortly after.
+            await client.workflow_service.delete_workflow_execution(request)
+            deleted += 1
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+    return sessions, deleted
+
+
+async def _erase_keys(redis: aioredis.Redis, user_id: str, sessions: set[str]) -> int:
+    patterns = [f'limit:{{{user_id}}}:*', f'memory:{{{user_id}}}:*']
+    for session_id in sessions:
+        # The stream, its stopped-turns set and published-turn sets; tool-call records by session.
+        patterns += [
+            f'session:{{{session_id}}}:*',
+            f'tool-result:{session_id}:*',
+            f'tool-undone:{session_id}:*',
+        ]
+    keys = {websockets_key(user_id)}
+    for pattern in patterns:
+        keys.update([key async for key in redis.scan_iter(match=pattern, count=1000)])
+    deleted = 0
+    for key in keys:  # one by one: a cluster's keys live in different slots
+        deleted += int(await redis.delete(key))
+    return deleted
+
+
+async def erase_user(client: Client, redis: aioredis.Redis, settings: Settings, user_id: str) -> UserErased:
+    sessions, runs = await _erase_workflows(client, user_id)
+    points: UserPoints = await client.execute_activity(
+        ERASE_USER,
+        UserPoints(user_id),
+        id=f'erase-user-{uuid.uuid4().hex}',
+        task_queue=settings.memory_task_queue,
+        result_type=UserPoints,
+        **READ_ACTIVITY,
+    )
+    keys = await _erase_keys(redis, user_id, sessions)
+    log.info('erased user %s: %d sessions, %d runs, %d keys', user_id, len(sessions), runs, keys)
+    return UserErased(
+        user_id=user_id,
+        sessions=len(sessions),
+        workflow_runs=runs,
+        memories=points.memories,
+        transcript_pages=points.transcript_pages,
+        redis_keys=keys,
+    )
