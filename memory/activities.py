@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient
@@ -26,6 +27,7 @@ from durable_chat.memory.types import (
     FORGET_MEMORY,
     LIST_MEMORIES,
     MEMORY_HISTORY,
+    PURGE_EXPIRED_MEMORIES,
     RECALL_MEMORIES,
     STORE_MEMORY,
     UNDO_MEMORY_CHANGE,
@@ -35,6 +37,7 @@ from durable_chat.memory.types import (
     HistoryResult,
     ListRequest,
     ListResult,
+    PurgeResult,
     RecallRequest,
     RecallResult,
     StoreRequest,
@@ -96,6 +99,7 @@ class MemoryActivities:
             self.list_memories,
             self.memory_history,
             self.undo_memory_change,
+            self.purge_expired_memories,
         ]
 
     @activity.defn(name=RECALL_MEMORIES)
@@ -118,6 +122,7 @@ class MemoryActivities:
     async def store_memory(self, request: StoreRequest) -> StoreResult:
         """Idempotent: a retried attempt finds the fact already stored and reports `unchanged`."""
         try:
+            expires_at = _expiry(request.expires_at)
             result = await self.store.remember(
                 request.user_id,
                 request.text,
@@ -125,6 +130,7 @@ class MemoryActivities:
                 turn=request.turn,
                 decision=request.decision,
                 memory_id=request.memory_id,
+                expires_at=expires_at,
             )
         except InvalidMemory as error:
             raise _invalid(error) from error
@@ -180,3 +186,19 @@ class MemoryActivities:
             except Exception:
                 activity.logger.warning('memory change not marked after an undo', exc_info=True)
         return result
+
+    @activity.defn(name=PURGE_EXPIRED_MEMORIES)
+    async def purge_expired_memories(self) -> PurgeResult:
+        """Deletes the memories past their `expires_at` (idempotent: a retry finds fewer)."""
+        return PurgeResult(deleted=await self.store.purge_expired())
+
+
+def _expiry(expires_at: str | None) -> datetime | None:
+    if expires_at is None:
+        return None
+    try:
+        when = datetime.fromisoformat(expires_at)
+    except ValueError:
+        raise InvalidMemory(f'expires_at must be an ISO date or time, not {expires_at!r}') from None
+    # A time without a zone is UTC, as the tool asks for.
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

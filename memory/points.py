@@ -4,13 +4,17 @@ A memory is one *current* point (id = the memory id) and, once it has been updat
 previous version (`previous: true`, `memory_id` = the memory it belongs to, `valid_until` = when a
 newer statement replaced it). Every read of current memories filters previous versions out with a
 `must_not`, so points written before versions existed (no `previous` field) stay current.
+
+Expiry. A memory may carry `expires_at` (ISO UTC; each version keeps its own). Reads of current
+memories also exclude `expires_at <= now` with a `must_not`, so a point without the field never
+expires; the scheduled purge (`memory.expiry`) deletes expired points later.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from qdrant_client import models
@@ -61,7 +65,7 @@ def _payload(memory: Memory) -> dict[str, Any]:
         'turn': memory.turn,
         'version': memory.version,
         'change': memory.change,
-    }
+    } | ({'expires_at': memory.expires_at.astimezone(UTC).isoformat()} if memory.expires_at else {})
 
 
 def new_memory_id(user_id: str, text: str, attempt: int = 0) -> str:
@@ -83,6 +87,7 @@ def to_memory(
     point_id: models.ExtendedPointId, payload: dict[str, Any], score: float | None = None
 ) -> Memory:
     until = payload.get('valid_until')
+    expires = payload.get('expires_at')
     return Memory(
         id=str(payload.get('memory_id', point_id)),
         user_id=payload['user_id'],
@@ -95,6 +100,7 @@ def to_memory(
         version=payload.get('version', 1),
         change=payload.get('change', 'added'),
         valid_until=datetime.fromisoformat(until) if until else None,
+        expires_at=datetime.fromisoformat(expires) if expires else None,
     )
 
 
@@ -109,9 +115,14 @@ def match(key: str, value: str | bool) -> models.FieldCondition:
 NOT_PREVIOUS: list[models.Condition] = [match('previous', True)]
 
 
+def expired(now: datetime | None = None) -> models.FieldCondition:
+    """Points whose `expires_at` has passed (a point without the field never matches)."""
+    return models.FieldCondition(key='expires_at', range=models.DatetimeRange(lte=now or datetime.now(UTC)))
+
+
 def current_filter(user_id: str, *more: models.Condition) -> models.Filter:
-    """The user's current memories (no previous version), narrowed by `more`."""
-    return models.Filter(must=[match('user_id', user_id), *more], must_not=NOT_PREVIOUS)
+    """The user's current memories (no previous version, not expired), narrowed by `more`."""
+    return models.Filter(must=[match('user_id', user_id), *more], must_not=[*NOT_PREVIOUS, expired()])
 
 
 def memory_filter(user_id: str, memory_id: str) -> models.Filter:

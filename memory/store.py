@@ -30,6 +30,11 @@ What a new statement does (`remember`, `decision`):
 Known limits: slots and change words are English; a statement that packs several facts into one
 sentence is one memory, and a later change of one of them replaces all of it (kept as a version).
 
+Expiry. A memory may expire (`expires_at`, kept per version): from then on it is neither recalled,
+listed, nor judged against by a new statement, and `purge_expired` (run by a Temporal Schedule,
+`memory.expiry`) deletes it with its versions. The purge is the one delete made across users:
+it selects points by their own `expires_at` only.
+
 Local mode (the embedded default) scans every point in Python for each filtered call: fine for
 thousands of memories, 0.5-0.7 s per recall at 50k (bench/memory.py); beyond ~10k use a server.
 """
@@ -37,6 +42,7 @@ thousands of memories, 0.5-0.7 s per recall at 50k (bench/memory.py); beyond ~10
 from __future__ import annotations
 
 import asyncio
+import warnings
 import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -56,6 +62,7 @@ from durable_chat.memory.points import (
     check_user,
     current_filter,
     dense,
+    expired,
     match,
     memory_filter,
     memory_point,
@@ -116,14 +123,20 @@ class MemoryStore(QdrantCollection):
         turn: int = 0,
         decision: str = 'rules',
         memory_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> StoreResult:
-        """Stores a statement about the user as `decision` says (see the module docstring)."""
+        """Stores a statement about the user as `decision` says (see the module docstring); with
+        `expires_at` (timezone-aware), the stored version expires then."""
         user_id, text = check_user(user_id), check_fact(text)
         if decision not in ('rules', 'propose', 'add', 'update', 'supersede', 'ignore'):
             raise InvalidMemory(f'unknown decision {decision!r}')
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise InvalidMemory('expires_at needs a time zone (UTC)')
         await self._ensure()
         now = datetime.now(UTC)
-        said = Memory('', user_id, text, now, now, session_id=session_id, turn=turn)
+        if expires_at is not None and expires_at <= now:
+            raise InvalidMemory(f'expires_at {expires_at.isoformat()} has already passed')
+        said = Memory('', user_id, text, now, now, session_id=session_id, turn=turn, expires_at=expires_at)
         slot = slot_of(text)
         async with self._user_lock(user_id):
             if same := await self._first(user_id, match('text_key', text_key(text))):
@@ -182,6 +195,7 @@ class MemoryStore(QdrantCollection):
             turn=said.turn,
             version=target.version + 1,
             change=change,
+            expires_at=said.expires_at,
         )
         points = [
             version_point(target, dense(old.vector), valid_until=said.updated_at),
@@ -369,6 +383,47 @@ class MemoryStore(QdrantCollection):
             if await self._count(models.Filter(must=[match('user_id', user_id)])):
                 await self._delete(models.Filter(must=[match('user_id', user_id)]))
             return count
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        """Deletes every point past its `expires_at`, and the versions of each expired memory
+        (whoever's: a maintenance call); returns how many points it deleted."""
+        await self._ensure()
+        gone = await self._scroll_points(models.Filter(must=[expired(now)]))
+        if not gone:
+            return 0
+        ids: list[PointId] = [p.id for p in gone]
+        memories = [str(p.id) for p in gone if not (p.payload or {}).get('previous')]
+        if memories:
+            versions = models.Filter(
+                must=[models.FieldCondition(key='memory_id', match=models.MatchAny(any=memories))]
+            )
+            ids += [p.id for p in await self._scroll_points(versions)]
+        ids = list(dict.fromkeys(ids))
+        await self.run_qdrant(self.client.delete(self.collection, points_selector=ids, wait=True))
+        return len(ids)
+
+    async def _scroll_points(self, selector: models.Filter) -> list[models.Record]:
+        records: list[models.Record] = []
+        offset: PointId | None = None
+        while True:
+            points, offset = await self.run_qdrant(
+                self.client.scroll(
+                    self.collection, scroll_filter=selector, limit=_PAGE, offset=offset, with_payload=True
+                )
+            )
+            records.extend(points)
+            if offset is None:
+                return records
+
+    async def _create_indexes(self) -> None:
+        await super()._create_indexes()
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Payload indexes have no effect in the local Qdrant')
+            await self.run_qdrant(
+                self.client.create_payload_index(
+                    self.collection, 'expires_at', field_schema=models.PayloadSchemaType.DATETIME
+                )
+            )
 
     async def _delete(self, selector: models.Filter) -> None:
         await self.run_qdrant(

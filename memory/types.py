@@ -27,6 +27,7 @@ FORGET_MEMORY = 'forget_memory'
 LIST_MEMORIES = 'list_memories'
 MEMORY_HISTORY = 'memory_history'
 UNDO_MEMORY_CHANGE = 'undo_memory_change'
+PURGE_EXPIRED_MEMORIES = 'purge_expired_memories'
 
 
 @dataclass
@@ -50,6 +51,8 @@ class Memory:
     """How this version came to be (`ChangeKind`)."""
     valid_until: datetime | None = None
     """Set on previous versions only: when a newer statement replaced this one."""
+    expires_at: datetime | None = None
+    """When this memory stops being recalled and listed (then purged); None: never."""
 
 
 @dataclass
@@ -99,6 +102,8 @@ class StoreRequest:
     """A `Decision`."""
     memory_id: str | None = None
     """The memory an `update` or `supersede` decision replaces."""
+    expires_at: str | None = None
+    """ISO UTC time the fact expires at (None: never)."""
 
 
 @dataclass
@@ -155,3 +160,9 @@ class UndoResult:
     """'update': the previous version is current again; 'add': the memory is gone; '' nothing to undo."""
     memory: Memory | None = None
     """The memory as it is now (None after undoing an add)."""
+
+
+@dataclass
+class PurgeResult:
+    deleted: int = 0
+    """How many points (memories and their versions) were past their `expires_at` and deleted."""

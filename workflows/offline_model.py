@@ -14,6 +14,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 
 from pydantic_ai.messages import (
     ModelMessage,
@@ -37,6 +38,12 @@ _HELP = (
     'Your conversation is kept by a Temporal workflow, so you can reload the page or restart '
     'any process and nothing is lost.'
 )
+_REMEMBER_FOR = re.compile(
+    r'^\s*(?:please\s+)?remember\s+(?:for\s+(?:an?|one|(?P<count>\d+(?:\.\d+)?))\s+(?P<unit>hour|day|week)s?'
+    r'|until\s+(?P<until>\d{4}-\d{2}-\d{2}))\s*,?\s+that\s+(?P<fact>.+)$',
+    re.I | re.S,
+)
+_UNIT_DAYS = {'hour': 1 / 24, 'day': 1.0, 'week': 7.0}
 _REMEMBER = re.compile(r'^\s*(?:please\s+)?remember(?:\s+that)?\s*:?\s+(?P<fact>.+)$', re.I | re.S)
 _FORGET = re.compile(r'^\s*(?:please\s+)?forget(?:\s+(?:that|about))?\s*:?\s+(?P<what>.+)$', re.I | re.S)
 _RECALL = re.compile(r'what do you (?:know|remember)|^\s*recall\b', re.I)
@@ -135,6 +142,8 @@ def decide(
             return 'remember', {'fact': conflict['new'], 'decision': 'supersede', 'memory_id': conflict['id']}
         if _KEEP_OLD.search(text):
             return f'{LABEL} All right, I keep what you told me before: {conflict["old"]}.'
+    if step := remember_for(text):
+        return step
     if match := _REMEMBER.match(text):
         # A rule-based assistant lets the store's own rules decide what a fact replaces.
         return 'remember', {'fact': match['fact'].strip(), 'decision': 'rules'}
@@ -143,6 +152,23 @@ def decide(
     if _RECALL.search(text):
         return 'recall', {'query': text}
     return _reply(text, instructed_memories(instructions))
+
+
+def remember_for(text: str) -> tuple[str, dict[str, object]] | None:
+    """'remember for a week that X', 'for N days|hours that X', 'until 2026-12-01 that X' (through
+    that day, UTC): a `remember` call with an expiry."""
+    if not (match := _REMEMBER_FOR.match(text)):
+        return None
+    args: dict[str, object] = {'fact': match['fact'].strip(), 'decision': 'rules'}
+    if match['until']:
+        try:
+            day = date.fromisoformat(match['until'])
+        except ValueError:
+            return None
+        args['expires_at'] = f'{day + timedelta(days=1)}T00:00:00+00:00'
+    else:
+        args['expires_in_days'] = float(match['count'] or 1) * _UNIT_DAYS[match['unit'].lower()]
+    return 'remember', args
 
 
 def check_in_call(text: str) -> tuple[str, dict[str, object]] | None:

@@ -7,7 +7,7 @@ names are persisted identifiers: never rename one.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic_ai import RunContext
@@ -68,8 +68,13 @@ async def remember(
     fact: str,
     decision: Literal['propose', 'add', 'update', 'supersede', 'ignore', 'rules'] = 'propose',
     memory_id: str | None = None,
+    expires_in_days: float | None = None,
+    expires_at: str | None = None,
 ) -> str:
     """Remember a fact about the user for later conversations. One short sentence per fact.
+
+    For a fact that holds only for a while ("for a week", "until Friday"), give `expires_in_days`
+    or `expires_at` (an ISO UTC date or time): after it the memory is forgotten.
 
     When it is about something you already remember, nothing is stored yet: you get those
     memories (with ids) and call `remember` again with the same fact and your decision: `add` (a
@@ -79,6 +84,10 @@ async def remember(
     contradict each other, ask the user which is right before deciding. `rules`: let the
     store's own rules decide.
     """
+    if expires_in_days is not None:
+        if not expires_in_days > 0:
+            return 'Not remembered: expires_in_days must be more than 0'
+        expires_at = (workflow.now() + timedelta(days=expires_in_days)).astimezone(UTC).isoformat()
     request = StoreRequest(
         ctx.deps.user_id,
         fact,
@@ -87,6 +96,7 @@ async def remember(
         turn=ctx.deps.turn,
         decision=decision,
         memory_id=memory_id,
+        expires_at=expires_at,
     )
     try:
         result: StoreResult = await call_memory(ctx.deps, STORE_MEMORY, request, StoreResult)
@@ -104,9 +114,10 @@ async def remember(
 def store_answer(result: StoreResult) -> str:
     """What `remember` tells the model: the action first ('added: ...', 'updated: ... (was: ...)')."""
     text = result.memory.text
+    until = f' (until {_utc(result.memory.expires_at)})' if result.memory.expires_at else ''
     match result.action:
         case 'updated' if result.previous is not None:
-            return f'updated: {text} (was: {result.previous.text})'
+            return f'updated: {text} (was: {result.previous.text}){until}'
         case 'proposed':
             listed = '; '.join(f'memory {m.id}: "{m.text}" (said {said_on(m)})' for m in result.candidates)
             return (
@@ -121,8 +132,14 @@ def store_answer(result: StoreResult) -> str:
                 f'and now "{text}". Nothing stored: ask the user which is right, then call remember '
                 f'with decision supersede (memory_id {old.id}) or add.'
             )
+        case 'added' | 'updated' | 'unchanged':
+            return f'{result.action}: {text}{until}'
         case _:
             return f'{result.action}: {text}'
+
+
+def _utc(when: datetime) -> str:
+    return f'{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC'
 
 
 def said_on(memory: Memory) -> str:
@@ -134,7 +151,11 @@ async def recall(ctx: RunContext[TurnDeps], query: str) -> list[dict[str, str]]:
     """Search what you remember about the user. Returns the closest memories with their ids."""
     request = RecallRequest(ctx.deps.user_id, query, k=5, plain=True)
     result: RecallResult = await call_memory(ctx.deps, RECALL_MEMORIES, request, RecallResult)
-    return [{'id': m.id, 'text': m.text, 'said_on': said_on(m)} for m in result.memories]
+    return [
+        {'id': m.id, 'text': m.text, 'said_on': said_on(m)}
+        | ({'until': _utc(m.expires_at)} if m.expires_at else {})
+        for m in result.memories
+    ]
 
 
 @memory_tools.tool(metadata=IN_WORKFLOW, requires_approval=True)

@@ -25,6 +25,7 @@ def test_activity_names_are_the_persisted_ones(store: MemoryStore) -> None:
         'list_memories',
         'memory_history',
         'undo_memory_change',
+        'purge_expired_memories',
     ]
 
 

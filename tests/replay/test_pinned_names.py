@@ -14,6 +14,7 @@ from pydantic_ai.durable_exec.temporal._durability import worker_registrations
 from temporalio import activity, workflow
 
 from durable_chat.memory.activities import MemoryActivities
+from durable_chat.memory.expiry import PURGE_SCHEDULE_ID, MemoryExpiryPurge
 from durable_chat.memory.transcripts import TranscriptActivities
 from durable_chat.memory.workflows import MemoryOperation
 from durable_chat.workflows.activities import SESSION_ACTIVITIES
@@ -55,6 +56,7 @@ PINNED_ACTIVITIES = {
     'list_memories',
     'memory_history',
     'undo_memory_change',
+    'purge_expired_memories',
     'archive_turns',
     'read_transcript',
 }
@@ -109,6 +111,9 @@ def test_agent_tool_and_workflow_names_are_pinned(registry: Registry) -> None:
     assert check_in_due is not None and check_in_due.name == 'CheckInDue'
     operation = workflow._Definition.from_class(MemoryOperation)
     assert operation is not None and operation.name == 'MemoryOperation'
+    purge = workflow._Definition.from_class(MemoryExpiryPurge)
+    assert purge is not None and purge.name == 'MemoryExpiryPurge'
+    assert PURGE_SCHEDULE_ID == 'memory-expiry-purge'
 
 
 def test_delegation_names_are_pinned(registry: Registry) -> None:
