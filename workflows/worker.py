@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from durable_chat import temporal
 from durable_chat.memory.activities import MemoryActivities, open_store
 from durable_chat.memory.erase import EraseActivities
+from durable_chat.memory.expiry import MemoryExpiryPurge, ensure_purge_schedule
 from durable_chat.memory.store import MemoryStore
 from durable_chat.memory.transcripts import TranscriptActivities, TranscriptStore
 from durable_chat.memory.workflows import MemoryOperation
@@ -125,7 +126,7 @@ def memory_worker(
     return Worker(
         client,
         task_queue=settings.memory_task_queue,
-        workflows=[MemoryOperation],
+        workflows=[MemoryOperation, MemoryExpiryPurge],
         activities=activities,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -141,6 +142,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             transcripts = TranscriptStore(store.client, run=store.run_qdrant)
             await transcripts.ensure_collection()
             await running.enter_async_context(memory_worker(client, settings, store, transcripts))
+            await ensure_purge_schedule(client, settings.memory_task_queue)
         if 'chat' in settings.roles:
             registry = load_registry(settings)
             await running.enter_async_context(chat_worker(client, settings, registry))
