@@ -86,6 +86,7 @@ async def test_the_agents_and_their_models_are_listed_and_chosen_at_creation(
         ('clock', [SCRIPTED_MODEL], False),
         ('everything', [SCRIPTED_MODEL], False),
         ('shop', [SCRIPTED_MODEL, 'offline'], False),
+        ('trip', [SCRIPTED_MODEL], False),
     ]
     assert next(a for a in listed if a['name'] == 'clock')['mcp_servers'] == ['time']
 
@@ -97,7 +98,8 @@ async def test_the_agents_and_their_models_are_listed_and_chosen_at_creation(
     unknown_agent = await http.post('/sessions', json={'agent': 'nobody'})
     assert unknown_agent.status_code == 422
     assert (
-        unknown_agent.json()['detail'] == "there is no agent 'nobody' (agents: chat, clock, everything, shop)"
+        unknown_agent.json()['detail']
+        == "there is no agent 'nobody' (agents: chat, clock, everything, shop, trip)"
     )
     unknown_model = await http.post('/sessions', json={'agent': 'clock', 'model': 'offline'})
     assert unknown_model.status_code == 422
