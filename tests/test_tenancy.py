@@ -31,14 +31,15 @@ OWNER_QUERY = {'user_id', 'user'}  # query parameters that name whose things to 
 
 @dataclass
 class World:
-    """What user A has: a session waiting on an approval, with a pending reminder, a memory, and the
-    events of its stream."""
+    """What user A has: a session waiting on an approval, with a pending reminder and an active
+    check-in, a memory, and the events of its stream."""
 
     session_id: str
     memory_id: str
     approval_id: str
     event_id: str
     reminder_id: str
+    check_in_id: str
 
     @property
     def ids(self) -> dict[str, str]:
@@ -47,6 +48,7 @@ class World:
             'memory_id': self.memory_id,
             'approval_id': self.approval_id,
             'reminder_id': self.reminder_id,
+            'check_in_id': self.check_in_id,
         }
 
     def assert_leaks_nothing(self, text: str) -> None:
@@ -74,6 +76,10 @@ async def world(api_url: str, workers: Workers) -> World:
         await client.send('m-reminder', 'remind me in 5 hours to water the plants')
         await client.wait_for(lambda: client.finished(2), timeout=60)
         [reminder] = (await alice.get(f'/sessions/{session_id}/reminders')).json()
+        # A check-in (a Temporal Schedule) B must neither see nor cancel.
+        await client.send('m-check-in', 'call check_in {"text": "the plants", "every_seconds": 7200}')
+        await client.wait_for(lambda: client.finished(3), timeout=60)
+        [check_in] = (await alice.get(f'/sessions/{session_id}/check-ins')).json()
         # The forget tool asks for approval: A's session keeps a pending approval B must not answer.
         await client.send('m-2', f'forget {FACT}')
         [approval] = await client.wait_for(lambda: client.of_type('APPROVAL_REQUESTED'), timeout=60)
@@ -81,7 +87,9 @@ async def world(api_url: str, workers: Workers) -> World:
         [memory] = (await alice.get('/memories')).json()
     assert memory['text'] == FACT and approval['args'] == {'memory_id': memory['id']}
     assert client.last_event_id is not None
-    return World(session_id, memory['id'], approval['id'], client.last_event_id, reminder['id'])
+    return World(
+        session_id, memory['id'], approval['id'], client.last_event_id, reminder['id'], check_in['id']
+    )
 
 
 async def assert_intact(api_url: str, world: World) -> None:
@@ -90,6 +98,7 @@ async def assert_intact(api_url: str, world: World) -> None:
         assert session['status'] == 'awaiting_approval'
         assert [(a['id'], a['status']) for a in session['approvals']] == [(world.approval_id, 'pending')]
         assert [(r['id'], r['status']) for r in session['reminders']] == [(world.reminder_id, 'pending')]
+        assert [(c['id'], c['status']) for c in session['check_ins']] == [(world.check_in_id, 'active')]
         assert [m['id'] for m in (await alice.get('/memories')).json()] == [world.memory_id]
 
 
@@ -119,6 +128,10 @@ def example(schema: dict[str, Any], spec: dict[str, Any], world: World) -> Any:
         return True  # approve=True: the most a stranger could want to do with A's approval
     if kind == 'integer':
         return schema.get('minimum', 1)
+    if kind == 'array':
+        return []  # AG-UI's lists (messages, tools, context): empty is valid
+    if kind is None and not schema.get('oneOf'):
+        return {}  # any JSON (AG-UI's state, forwardedProps)
     raise AssertionError(f'no example for {schema}: teach example() one')
 
 
