@@ -232,6 +232,12 @@ function saidOn(iso) {
   return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
 }
 
+function untilTime(iso) {
+  return new Date(iso).toLocaleString(undefined, {
+    day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+}
+
 // "Why do I remember this": the chat (and turn) it was said in, a link the page routes (#/s/<id>).
 function provenance(memory) {
   const line = el('small', 'memory-said', `said ${saidOn(memory.updated_at)}`);
@@ -253,7 +259,10 @@ function memoryItem(memory) {
   const forget = DC.button('forget', 'forget', `forget: ${memory.text}`,
     () => api(`/memories/${memory.id}`, { method: 'DELETE' }).then(loadMemories).catch(report));
   row.append(el('span', 'memory-text', memory.text), forget);
-  item.append(row, provenance(memory));
+  const said = provenance(memory);
+  // An expiring memory ("remember for a week that ..."): forgotten after this.
+  if (memory.expires_at) said.append(el('small', 'memory-expires', ` · until ${untilTime(memory.expires_at)}`));
+  item.append(row, said);
   if (memory.version > 1) {
     const versions = el('ul', 'memory-versions');
     versions.hidden = true;

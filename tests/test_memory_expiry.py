@@ -10,14 +10,20 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from playwright.async_api import Page, expect
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_chat.memory.expiry import PURGE_SCHEDULE_ID
+from durable_chat.testing.processes import Process
 from durable_chat.testing.stack import Workers
 from durable_chat.workflows.offline_model import remember_for
+from tests.browser import browser, page
+from tests.conftest import token_for
 from tests.test_memory_sessions import new_session, say, signed_in
 from tests.workflows.driver import eventually
+
+__all__ = ['browser', 'page']  # the page fixtures of tests/browser.py
 
 
 def test_the_offline_assistant_reads_how_long_to_remember() -> None:
@@ -108,3 +114,26 @@ async def test_an_expired_memory_is_not_recalled_nor_listed_and_the_schedule_pur
     # Nothing of it is left to come back: remembering it again is a new memory.
     again = await say(api_url, hana, 'hana', session, 'remember that I am parked on level 3')
     assert 'added: I am parked on level 3' in again
+
+
+@pytest.mark.integration
+async def test_the_memory_panel_shows_until_when_a_memory_is_kept(
+    page: Page, api_url: str, worker: Process
+) -> None:
+    async with signed_in(api_url, 'ivo') as http:
+        await http.delete('/memories')
+    await page.goto(f'{api_url}/#token={token_for("ivo")}')
+    await page.click('#new-session')
+    await expect(page.locator('#text')).to_be_enabled()
+    args = {'fact': 'I am in Lisbon this week', 'decision': 'add', 'expires_in_days': 7}
+    await page.fill('#text', f'call remember {json.dumps(args)}')
+    await page.press('#text', 'Enter')
+    await expect(page.locator('#turns li .assistant').first).to_have_attribute('data-status', 'done')
+    kept = datetime.now(UTC) + timedelta(days=7)
+
+    memory = page.locator('#memories li[data-memory-id]')
+    await expect(memory.locator('.memory-text')).to_have_text('I am in Lisbon this week')
+    await expect(memory.locator('.memory-expires')).to_contain_text('until')
+    # The page's locale spells the date; its year and day are in it either way.
+    await expect(memory.locator('.memory-expires')).to_contain_text(str(kept.year))
+    await expect(memory.locator('.memory-said')).to_contain_text('said')
