@@ -30,6 +30,7 @@ from durable_chat.memory.erase import ERASE_USER, UserPoints
 from durable_chat.memory.operations import MemoryOperationRequest
 from durable_chat.memory.types import Memory
 from durable_chat.settings import Settings
+from durable_chat.workflows.check_in_schedules import CHECK_IN_DUE
 from durable_chat.workflows.contract import (
     SA_USER,
     WORKFLOW_NAME,
@@ -134,8 +135,9 @@ async def export_user(client: Client, settings: Settings, user_id: str) -> UserE
 
 
 async def _erase_workflows(client: Client, user_id: str) -> tuple[set[str], int]:
-    """Closes the user's running sessions, then deletes every run that carries the user (visibility
-    included). Returns the session ids and the number of runs deleted."""
+    """Closes the user's running sessions, then deletes every run that carries the user, and the
+    check-in runs of their sessions (visibility included). Returns the session ids and the number
+    of runs deleted."""
     query = f'{SA_USER.name} = "{_quote(user_id)}"'
     runs = [execution async for execution in client.list_workflows(query)]
     sessions = {
@@ -149,6 +151,10 @@ async def _erase_workflows(client: Client, user_id: str) -> tuple[set[str], int]
                 await chat_sessions.close(client, session_id_of(run.id))
             except (SessionClosed, SessionNotFound):
                 pass
+    # A check-in's schedule goes when its session closes; the runs it started name the session.
+    for session_id in sessions:
+        started = f'WorkflowType = "{CHECK_IN_DUE}" AND WorkflowId STARTS_WITH "checkin-{session_id}-"'
+        runs += [execution async for execution in client.list_workflows(started)]
     deleted = 0
     for run in runs:
         request = DeleteWorkflowExecutionRequest(

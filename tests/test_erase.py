@@ -29,13 +29,20 @@ SUFFIX = uuid.uuid4().hex[:8]
 A, B = f'erase-a-{SUFFIX}', f'erase-b-{SUFFIX}'
 MEMORY_QUEUE = 'memory'
 TIMEOUT = timedelta(seconds=30)
+CHECK_IN = {'text': 'drink water', 'every_seconds': 2}
+
+
+async def check_in_runs(temporal: Client, session_id: str) -> bool:
+    query = f'WorkflowType = "CheckInDue" AND WorkflowId STARTS_WITH "checkin-{session_id}-"'
+    return bool([run async for run in temporal.list_workflows(query)])
 
 
 @dataclass
 class User:
     name: str
     sessions: list[str]
-    """The first is running (memories, a reminder, an archive page); the second is closed."""
+    """The first is running (memories, a reminder, an archive page); the second is closed; A's third
+    has a check-in."""
     memory_id: str
 
 
@@ -49,6 +56,13 @@ async def populate(api_url: str, temporal: Client, name: str) -> User:
         await say(api_url, http, name, second, f'hello from {name}')
         assert (await http.post(f'/sessions/{second}/close')).status_code == 200
         memories = (await http.get('/memories')).json()
+        sessions = [first, second]
+        if name == A:  # a check-in every 2 seconds: its schedule and the runs it started name the session
+            third = (await http.post('/sessions', json={})).json()['session_id']
+            await say(api_url, http, name, third, f'call check_in {json.dumps(CHECK_IN)}')
+            await eventually(lambda: check_in_runs(temporal, third), True, timeout=60)
+            await temporal.get_schedule_handle(f'checkin-{third}-c1-1').describe()  # there to erase
+            sessions.append(third)
     # A transcript archive page, as a long session writes it (the real activity of the memory worker).
     page = ArchivePage(first, name, 1, [{'number': 0, 'user_text': f'archived {name}', 'reply': ''}])
     await temporal.execute_activity(
@@ -58,7 +72,7 @@ async def populate(api_url: str, temporal: Client, name: str) -> User:
         task_queue=MEMORY_QUEUE,
         start_to_close_timeout=TIMEOUT,
     )
-    return User(name, [first, second], memories[0]['id'])
+    return User(name, sessions, memories[0]['id'])
 
 
 @pytest.fixture(scope='module')
@@ -100,11 +114,12 @@ async def test_export_holds_the_user_data_and_nothing_of_another(
     assert export['user_id'] == A
     sessions = {s['session_id']: s for s in export['sessions']}
     assert set(sessions) == set(a.sessions)
-    first, second = sessions[a.sessions[0]], sessions[a.sessions[1]]
+    first, second, third = (sessions[s] for s in a.sessions)
     assert first['readable'] and second['readable'] and second['status'] == 'closed'
     assert [t['user_text'] for t in first['turns']][:1] == ['remember that I live in Paris']
     assert len(first['turns']) == 3 and [r['status'] for r in first['reminders']] == ['pending']
     assert [t['user_text'] for t in second['turns']] == [f'hello from {A}']
+    assert [(c['id'], c['text']) for c in third['check_ins']] == [('c1-1', 'drink water')]
     [memory] = export['memories']
     assert memory['memory']['id'] == a.memory_id and memory['versions']
     assert memory['versions'][0]['text'] == 'I live in Paris'
@@ -128,7 +143,7 @@ async def test_erase_leaves_nothing_of_the_user_and_all_of_another(
         response = await http.delete('/me')
         assert response.status_code == 200, response.text
         erased = response.json()
-        assert erased['user_id'] == A and erased['sessions'] == 2 and erased['workflow_runs'] >= 2
+        assert erased['user_id'] == A and erased['sessions'] == 3 and erased['workflow_runs'] >= 4
         assert (erased['memories'], erased['transcript_pages']) == (before.memories, 1)
         assert erased['redis_keys'] >= 2  # the streams at least
 
@@ -138,6 +153,10 @@ async def test_erase_leaves_nothing_of_the_user_and_all_of_another(
             with pytest.raises(RPCError) as missing:
                 await temporal_client.get_workflow_handle(workflow_id(session_id)).describe()
             assert missing.value.status == RPCStatusCode.NOT_FOUND
+        await eventually(lambda: check_in_runs(temporal_client, a.sessions[2]), False, timeout=90)
+        with pytest.raises(RPCError) as missing:
+            await temporal_client.get_schedule_handle(f'checkin-{a.sessions[2]}-c1-1').describe()
+        assert missing.value.status == RPCStatusCode.NOT_FOUND
 
         # Qdrant: no memory, version or transcript page of A.
         assert await points(temporal_client, A) == UserPoints(A, 0, 0)
