@@ -58,10 +58,14 @@ def _schema(api_url: str, token: str, parameters: dict[str, str]) -> schemathesi
                     # The agents and models offered are the worker's catalogue, not the schema's: a
                     # schema-valid name nobody serves is refused with 422 and says what is offered.
                     # A title's rule (trimmed length, no control characters) is checked with a reason.
+                    # AG-UI's RunAgentInput is the protocol's own schema: what a run needs beyond it (a
+                    # UUID thread id, a user message or an answer to send) is refused with a reason.
                     'include-name': [
                         'POST /sessions',
                         'POST /sessions/{session_id}/model',
                         'PATCH /sessions/{session_id}',
+                        'POST /ag-ui/sessions',
+                        'POST /ag-ui/sessions/{session_id}',
                     ],
                     'checks': {
                         'positive_data_acceptance': {
