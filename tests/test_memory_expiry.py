@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from playwright.async_api import Page, expect
+from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_chat.memory.expiry import PURGE_SCHEDULE_ID
 from durable_chat.testing.processes import Process
 from durable_chat.testing.stack import Workers
-from durable_chat.workflows.offline_model import remember_for
+from durable_chat.workflows.offline_model import decide, remember_for
 from tests.browser import browser, page
 from tests.conftest import token_for
 from tests.test_memory_sessions import new_session, say, signed_in
@@ -46,6 +47,18 @@ def test_the_offline_assistant_reads_how_long_to_remember() -> None:
     assert remember_for('remember until 2026-13-01 that I am in Oslo') is None
 
 
+def test_the_offline_assistant_calls_remember_with_the_expiry() -> None:
+    said: list[ModelMessage] = [
+        ModelRequest(parts=[UserPromptPart('remember for 2 days that my bike is at the shop')])
+    ]
+    assert decide(said, None) == (
+        'remember',
+        {'fact': 'my bike is at the shop', 'decision': 'rules', 'expires_in_days': 2.0},
+    )
+    plain: list[ModelMessage] = [ModelRequest(parts=[UserPromptPart('remember that my bike is at the shop')])]
+    assert decide(plain, None) == ('remember', {'fact': 'my bike is at the shop', 'decision': 'rules'})
+
+
 @pytest.fixture
 async def hana(api_url: str, workers: Workers) -> AsyncIterator[httpx.AsyncClient]:
     workers.ensure_one()
@@ -60,7 +73,16 @@ async def test_an_expired_memory_is_not_recalled_nor_listed_and_the_schedule_pur
     api_url: str, hana: httpx.AsyncClient, temporal_client: Client
 ) -> None:
     session = await new_session(hana)
-    expires = datetime.now(UTC) + timedelta(seconds=4)
+    # An expiry that can't be kept is said to the model, and nothing is stored.
+    for bad in ({'expires_in_days': 0}, {'expires_at': 'next week'}, {'expires_at': '2020-01-01T00:00:00Z'}):
+        answer = await say(
+            api_url, hana, 'hana', session, f'call remember {json.dumps({"fact": "x y z"} | bad)}'
+        )
+        assert answer.startswith('remember said: Not remembered:'), answer
+    assert 'x y z' not in [m['text'] for m in (await hana.get('/memories')).json()]
+
+    # Short, and set just before the call: a slow turn on a busy machine still lists it.
+    expires = datetime.now(UTC) + timedelta(seconds=6)
     args = {'fact': 'I am parked on level 3', 'decision': 'add', 'expires_at': expires.isoformat()}
     reply = await say(api_url, hana, 'hana', session, f'call remember {json.dumps(args)}')
     assert reply.startswith(
