@@ -20,7 +20,7 @@ from durable_chat.memory.operations import ARCHIVE_TURNS, ArchivePage
 from durable_chat.testing.servers import Valkey
 from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id
-from tests.rollover import eventually
+from tests.rollover import chat_until_continued_as_new, eventually
 from tests.test_memory_sessions import say, signed_in
 
 pytestmark = pytest.mark.integration
@@ -178,3 +178,31 @@ async def test_erase_leaves_nothing_of_the_user_and_all_of_another(
         assert b.memory_id in [m['id'] for m in (await http.get('/memories')).json()]
         reply = await say(api_url, http, B, b.sessions[0], 'hello again')
         assert reply
+
+
+async def test_a_long_session_is_exported_whole_and_erased_with_all_its_runs(
+    small_limits_api: str, temporal_client: Client
+) -> None:
+    """Its older turns live in the transcript archive and its earlier runs continued as new: the
+    export holds every turn, and the erase leaves no run and no archive page."""
+    user = f'erase-long-{SUFFIX}'
+    session_id = await chat_until_continued_as_new(small_limits_api, user, temporal_client, times=1)
+    async with signed_in(small_limits_api, user) as http:
+        for _ in range(40):  # until a page of turns is archived (past 5 kept + a page of 25)
+            if (await http.get(f'/sessions/{session_id}')).json()['archived_turns']:
+                break
+            await say(small_limits_api, http, user, session_id, 'more ' * 40)
+        else:
+            raise AssertionError('no turn was archived')
+        [session] = (await http.get('/me/export')).json()['sessions']
+        numbers = [t['number'] for t in session['turns']]
+        assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 30  # archived ones too
+        assert (await points(temporal_client, user)).transcript_pages >= 1
+        erased = (await http.delete('/me')).json()
+    assert erased['sessions'] == 1 and erased['workflow_runs'] >= 2  # a run continued as new, and the last
+    assert erased['transcript_pages'] >= 1
+    await eventually(lambda: user_runs(temporal_client, user), [], timeout=90)
+    assert await points(temporal_client, user) == UserPoints(user, 0, 0)
+    with pytest.raises(RPCError) as missing:
+        await temporal_client.get_workflow_handle(workflow_id(session_id)).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
