@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -17,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolDenied
+    from pydantic_ai import DeferredToolRequests, DeferredToolResults
     from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow
     from pydantic_ai.exceptions import AgentRunError
     from pydantic_ai.messages import (
@@ -32,48 +31,32 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
     from durable_chat.workflows.agents.registry import installed
+    from durable_chat.workflows.approvals import Approvals
     from durable_chat.workflows.check_ins import CHECK_IN_TOOL, CheckIns
     from durable_chat.workflows.check_ins import listed as listed_check_ins
     from durable_chat.workflows.client_tools import ClientTools
     from durable_chat.workflows.compensation import Compensating
     from durable_chat.workflows.compensation import in_words as undone_in_words
     from durable_chat.workflows.contract import (
-        APPROVAL_ANSWERED,
-        APPROVAL_REQUESTED,
         DELETED,
-        DOUBLE_TEXTING_POLICIES,
         FINISHED_TURN_STATUSES,
         QUERY_SNAPSHOT,
         RUN_ERROR,
         RUN_FINISHED,
-        SA_AGENT,
         SA_LAST_ACTIVITY,
-        SA_MODEL,
         SA_STATUS,
         SA_TITLE,
         SESSION_CLOSED,
         SIGNAL_SEND,
         TURN_INTERRUPTED,
-        UPDATE_ANSWER_APPROVAL,
-        UPDATE_DELETE,
         UPDATE_INTERRUPT,
-        UPDATE_RENAME,
-        UPDATE_SET_DOUBLE_TEXTING,
-        UPDATE_SET_MODEL,
         WORKFLOW_NAME,
-        Approval,
-        ApprovalAnswer,
-        DeleteRequest,
         InterruptRequest,
         InterruptResult,
-        Rename,
         SessionStatus,
-        SetDoubleTexting,
-        SetModel,
         Snapshot,
         Turn,
         UserMessage,
-        title_problem,
     )
     from durable_chat.workflows.history import without_exchange
     from durable_chat.workflows.memory_hints import (
@@ -84,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         memory_hint,
     )
     from durable_chat.workflows.reminders import REMIND_TOOL, Reminders, listed, session_actions
+    from durable_chat.workflows.session_updates import SessionUpdates
     from durable_chat.workflows.shared import SessionStart, SessionState, TurnDeps, TurnEvent
     from durable_chat.workflows.tool_calls import tool_calls
     from durable_chat.workflows.tools import call_memory
@@ -133,7 +117,9 @@ _R = TypeVar('_R')
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientTools):
+class ChatSession(
+    PydanticAIWorkflow, SessionUpdates, Approvals, Reminders, CheckIns, Compensating, ClientTools
+):
     # The worker registers the agents of its registry (`workflows.agents`), read at its start.
     __pydantic_ai_agents__ = ()
 
@@ -252,17 +238,6 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
             self._interrupt = InterruptRequest(by=self.state.user_id)
             self._turn_task.cancel()
 
-    @workflow.update(name=UPDATE_SET_DOUBLE_TEXTING)
-    def set_double_texting(self, request: SetDoubleTexting) -> str:
-        self.state.double_texting = request.policy
-        return request.policy
-
-    @set_double_texting.validator
-    def _validate_double_texting(self, request: SetDoubleTexting) -> None:
-        self._refuse_if_closing()
-        if request.policy not in DOUBLE_TEXTING_POLICIES:
-            raise ValueError(f'{request.policy!r} is not a policy: {", ".join(DOUBLE_TEXTING_POLICIES)}')
-
     def _queue_is_full(self, turn: Turn) -> bool:
         limits = self.state.limits
         queued = [t for t in self.state.turns if t.status == 'queued']
@@ -289,76 +264,9 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
         if self._running is None or self._interrupt is not None:
             raise ValueError('no turn is running')
 
-    @workflow.update(name=UPDATE_ANSWER_APPROVAL)
-    def answer_approval(self, answer: ApprovalAnswer) -> Approval:
-        approval = self._approval(answer.approval_id)
-        assert approval is not None
-        approval.status = 'approved' if answer.approve else 'denied'
-        approval.reason = answer.reason
-        approval.answered_by = answer.by
-        return approval
-
-    @answer_approval.validator
-    def _validate_answer(self, answer: ApprovalAnswer) -> None:
-        approval = self._approval(answer.approval_id)
-        if approval is None:
-            raise ValueError(f'no approval request {answer.approval_id}')
-        if approval.status != 'pending':
-            raise ValueError(f'approval {answer.approval_id} was already answered ({approval.status})')
-
-    @workflow.update(name=UPDATE_SET_MODEL)
-    def set_model(self, request: SetModel) -> str:
-        """The model of the session's next turns (a running turn keeps its own)."""
-        self.state.model = request.model
-        workflow.upsert_search_attributes(
-            [SA_AGENT.value_set(self.state.agent), SA_MODEL.value_set(request.model)]
-        )
-        return request.model
-
-    @set_model.validator
-    def _validate_model(self, request: SetModel) -> None:
-        entry = installed().get(self.state.agent)
-        if entry is None:
-            raise ValueError(f'the agent {self.state.agent!r} of this session is no longer available')
-        if request.model not in entry.models:
-            offered = ', '.join(entry.models)
-            raise ValueError(
-                f'{request.model!r} is not a model of the agent {entry.name!r} (it offers: {offered})'
-            )
-
-    @workflow.update(name=UPDATE_RENAME)
-    def rename(self, request: Rename) -> str:
-        """A title the user chose: the automatic one (from the first message) is only ever set on an
-        untitled session, so it never overwrites this."""
-        self.state.title = request.title.strip()
-        workflow.upsert_search_attributes(
-            [SA_TITLE.value_set(self.state.title), SA_LAST_ACTIVITY.value_set(workflow.now())]
-        )
-        return self.state.title
-
-    @rename.validator
-    def _validate_rename(self, request: Rename) -> None:
-        self._refuse_if_closing()
-        if (problem := title_problem(request.title)) is not None:
-            raise ValueError(problem)
-
-    @workflow.update(name=UPDATE_DELETE)
-    def delete(self, request: DeleteRequest) -> None:
-        """Marks the session deleted (hidden from its user's list); the client then closes it."""
-        self.state.deleted = True
-        workflow.upsert_search_attributes(
-            [SA_STATUS.value_set(DELETED), SA_LAST_ACTIVITY.value_set(workflow.now())]
-        )
-
     def _has(self, patch_id: str) -> bool:
         """`workflow.patched(patch_id)`, known at the start of a run that began on this code."""
         return self._up_front or workflow.patched(patch_id)
-
-    def _refuse_if_closing(self) -> None:
-        if self._closing:
-            raise ValueError('the session is closed')
-        if self.state.deleted:
-            raise ValueError('the session was deleted')
 
     @workflow.query(name=QUERY_SNAPSHOT)
     def snapshot(self) -> Snapshot:
@@ -384,9 +292,6 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
 
     def _turn(self, number: int) -> Turn | None:
         return next((t for t in self.state.turns if t.number == number), None)
-
-    def _approval(self, approval_id: str) -> Approval | None:
-        return next((a for a in self.state.approvals if a.id == approval_id), None)
 
     def _next_queued(self) -> Turn | None:
         return next((t for t in self.state.turns if t.status == 'queued'), None)
@@ -546,33 +451,6 @@ class ChatSession(PydanticAIWorkflow, Reminders, CheckIns, Compensating, ClientT
         if self._is_client_call(turn, call):
             return await self._client_result(call)
         return 'This tool cannot run here.'  # an unexpected external call: an answer, not a hung turn
-
-    async def _await_approvals(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
-        """Waits, durably, for a person to answer each tool call that needs approval."""
-        pending = [
-            Approval(
-                id=call.tool_call_id, turn=turn.number, tool_name=call.tool_name, args=call.args_as_dict()
-            )
-            for call in requests.approvals
-        ]
-        self.state.approvals.extend(pending)
-        self._set_status('awaiting_approval')
-        for approval in pending:
-            await self._publish(
-                TurnEvent(self.state.session_id, turn.number, APPROVAL_REQUESTED, asdict(approval))
-            )
-        await workflow.wait_condition(lambda: all(a.status != 'pending' for a in pending))
-        for approval in pending:
-            await self._publish(
-                TurnEvent(self.state.session_id, turn.number, APPROVAL_ANSWERED, asdict(approval))
-            )
-        denied = 'The user denied this tool call.'
-        return DeferredToolResults(
-            approvals={
-                a.id: True if a.status == 'approved' else ToolDenied(f'{denied} {a.reason}'.strip())
-                for a in pending
-            },
-        )
 
     async def _mark_interrupted(self, turn: Turn, by: str | None = None) -> None:
         """The turn ends with what it streamed so far: the transcript and the model keep that text."""
