@@ -61,6 +61,8 @@ async def list_memories(
     k: Annotated[int, Query(ge=1, le=50)] = 10,
     user_id: ForUser = None,
 ) -> list[Memory]:
+    """The user's current memories, oldest first, or with `q` the closest to it. A memory that
+    expires carries `expires_at` (ISO UTC); once it passed the memory is no longer here."""
     whose = _whose(user, user_id)
     request = MemoryOperationRequest('search' if q else 'list', whose, query=q or '', k=k)
     return (await run_memory_operation(client, settings, request)).memories
