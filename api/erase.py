@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution as ExecutionRef
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_chat.api import chat_sessions
@@ -134,10 +134,9 @@ async def export_user(client: Client, settings: Settings, user_id: str) -> UserE
     )
 
 
-async def _erase_workflows(client: Client, user_id: str) -> tuple[set[str], int]:
-    """Closes the user's running sessions, then deletes every run that carries the user, and the
-    check-in runs of their sessions (visibility included). Returns the session ids and the number
-    of runs deleted."""
+async def _close_sessions(client: Client, user_id: str) -> tuple[set[str], list[WorkflowExecution]]:
+    """Closes the user's running sessions. Returns the session ids, and the runs to delete: every
+    run that carries the user, and the check-in runs of their sessions."""
     query = f'{SA_USER.name} = "{_quote(user_id)}"'
     runs = [execution async for execution in client.list_workflows(query)]
     sessions = {
@@ -151,10 +150,16 @@ async def _erase_workflows(client: Client, user_id: str) -> tuple[set[str], int]
                 await chat_sessions.close(client, session_id_of(run.id))
             except (SessionClosed, SessionNotFound):
                 pass
+            except TimeoutError:
+                log.warning('session %s did not close in time: its deletion terminates it', run.id)
     # A check-in's schedule goes when its session closes; the runs it started name the session.
     for session_id in sessions:
         started = f'WorkflowType = "{CHECK_IN_DUE}" AND WorkflowId STARTS_WITH "checkin-{session_id}-"'
         runs += [execution async for execution in client.list_workflows(started)]
+    return sessions, runs
+
+
+async def _delete_runs(client: Client, runs: list[WorkflowExecution]) -> int:
     deleted = 0
     for run in runs:
         request = DeleteWorkflowExecutionRequest(
@@ -168,7 +173,7 @@ async def _erase_workflows(client: Client, user_id: str) -> tuple[set[str], int]
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
-    return sessions, deleted
+    return deleted
 
 
 async def _erase_keys(redis: aioredis.Redis, user_id: str, sessions: set[str]) -> int:
@@ -190,7 +195,10 @@ async def _erase_keys(redis: aioredis.Redis, user_id: str, sessions: set[str]) -
 
 
 async def erase_user(client: Client, redis: aioredis.Redis, settings: Settings, user_id: str) -> UserErased:
-    sessions, runs = await _erase_workflows(client, user_id)
+    sessions, runs = await _close_sessions(client, user_id)
+    # The sessions' keys go before their runs, whose listing is what names them to a retried erase.
+    keys = await _erase_keys(redis, user_id, sessions)
+    deleted_runs = await _delete_runs(client, runs)
     points: UserPoints = await client.execute_activity(
         ERASE_USER,
         UserPoints(user_id),
@@ -199,12 +207,12 @@ async def erase_user(client: Client, redis: aioredis.Redis, settings: Settings, 
         result_type=UserPoints,
         **READ_ACTIVITY,
     )
-    keys = await _erase_keys(redis, user_id, sessions)
-    log.info('erased user %s: %d sessions, %d runs, %d keys', user_id, len(sessions), runs, keys)
+    keys += await _erase_keys(redis, user_id, sessions)  # again: what a dying run still wrote
+    log.info('erased user %s: %d sessions, %d runs, %d keys', user_id, len(sessions), deleted_runs, keys)
     return UserErased(
         user_id=user_id,
         sessions=len(sessions),
-        workflow_runs=runs,
+        workflow_runs=deleted_runs,
         memories=points.memories,
         transcript_pages=points.transcript_pages,
         redis_keys=keys,
