@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +26,11 @@ from durable_chat.api import chat_sessions
 from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound, SessionUnreadable
 from durable_chat.api.limits import websockets_key
 from durable_chat.api.memory_ops import READ_ACTIVITY, run_memory_operation
-from durable_chat.memory.operations import MemoryOperationRequest
+from durable_chat.memory.operations import ERASE_USER, MemoryOperationRequest, UserPoints
 from durable_chat.memory.types import Memory
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
+    CHECK_IN_DUE,
     SA_USER,
     WORKFLOW_NAME,
     CheckIn,
@@ -39,20 +40,6 @@ from durable_chat.workflows.contract import (
 )
 
 log = logging.getLogger(__name__)
-
-# The API loads no memory store nor workflow code (tests/test_layers.py): the names of what it runs
-# there, as memory/erase.py and workflows/check_in_schedules.py persist them.
-ERASE_USER = 'erase_user'
-CHECK_IN_DUE = 'CheckInDue'
-
-
-@dataclass
-class UserPoints:
-    """The input and result of `erase_user` (memory/erase.py's `UserPoints`, field for field)."""
-
-    user_id: str
-    memories: int = 0
-    transcript_pages: int = 0
 
 
 class ExportedMemory(BaseModel):

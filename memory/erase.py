@@ -7,26 +7,14 @@ rest. `count_user_points` lets a caller (and the erase tests) check that nothing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from qdrant_client import models
 from temporalio import activity
 
+from durable_chat.memory.operations import COUNT_USER_POINTS, ERASE_USER, UserPoints
 from durable_chat.memory.store import MemoryStore
 from durable_chat.memory.transcripts import TranscriptStore
-
-# Activity names are persisted in workflow histories: never rename one.
-ERASE_USER = 'erase_user'
-COUNT_USER_POINTS = 'count_user_points'
-
-
-@dataclass
-class UserPoints:
-    user_id: str
-    memories: int = 0
-    """Points of the memory collection: current memories and their past versions."""
-    transcript_pages: int = 0
 
 
 def _of(user_id: str) -> models.Filter:

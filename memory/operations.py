@@ -17,6 +17,19 @@ OperationKind = Literal['list', 'search', 'forget', 'forget_all', 'transcript', 
 # Transcript archive activities: persisted names, never rename.
 ARCHIVE_TURNS = 'archive_turns'
 READ_TRANSCRIPT = 'read_transcript'
+# Erasing a user (memory/erase.py): persisted names, never rename.
+ERASE_USER = 'erase_user'
+COUNT_USER_POINTS = 'count_user_points'
+
+
+@dataclass
+class UserPoints:
+    """The input and result of `erase_user` and `count_user_points`: a user's points in Qdrant."""
+
+    user_id: str
+    memories: int = 0
+    """Points of the memory collection: current memories and their past versions."""
+    transcript_pages: int = 0
 
 
 @dataclass

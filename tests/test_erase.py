@@ -15,8 +15,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_chat.memory.erase import COUNT_USER_POINTS, UserPoints
-from durable_chat.memory.operations import ARCHIVE_TURNS, ArchivePage
+from durable_chat.memory.operations import ARCHIVE_TURNS, COUNT_USER_POINTS, ArchivePage, UserPoints
 from durable_chat.testing.servers import Valkey
 from durable_chat.testing.stack import Workers
 from durable_chat.workflows.contract import workflow_id

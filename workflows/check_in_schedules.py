@@ -32,10 +32,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import SearchAttributeKey
     from temporalio.service import RPCError, RPCStatusCode
 
-    from durable_chat.workflows.contract import SIGNAL_CHECK_IN, CheckInCame, workflow_id
+    from durable_chat.workflows.contract import CHECK_IN_DUE, SIGNAL_CHECK_IN, CheckInCame, workflow_id
     from durable_chat.workflows.shared import CheckInSchedule, CheckInTarget
 
-CHECK_IN_DUE = 'CheckInDue'
 INVALID_SCHEDULE = 'InvalidSchedule'
 """The error type of a schedule Temporal refused (a cron it can't read): said to the model, not retried."""
 CATCH_UP = timedelta(minutes=1)

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 WORKFLOW_NAME = 'ChatSession'
+CHECK_IN_DUE = 'CheckInDue'
+"""The workflow a check-in's schedule starts at each of its times (it signals the session)."""
 SIGNAL_SEND = 'send'
 QUERY_SNAPSHOT = 'snapshot'
 UPDATE_INTERRUPT = 'interrupt'

@@ -14,6 +14,7 @@ from pydantic_ai.durable_exec.temporal._durability import worker_registrations
 from temporalio import activity, workflow
 
 from durable_chat.memory.activities import MemoryActivities
+from durable_chat.memory.erase import EraseActivities
 from durable_chat.memory.expiry import PURGE_SCHEDULE_ID, MemoryExpiryPurge
 from durable_chat.memory.transcripts import TranscriptActivities
 from durable_chat.memory.workflows import MemoryOperation
@@ -57,6 +58,8 @@ PINNED_ACTIVITIES = {
     'memory_history',
     'undo_memory_change',
     'purge_expired_memories',
+    'erase_user',
+    'count_user_points',
     'archive_turns',
     'read_transcript',
 }
@@ -83,6 +86,7 @@ def test_activity_names_are_pinned(registry: Registry) -> None:
     names |= {_name(fn) for fn in MemoryActivities.__new__(MemoryActivities).all()}
     names |= {_name(fn) for fn in TranscriptActivities.__new__(TranscriptActivities).all()}
     names |= {_name(fn) for fn in CheckInSchedules.__new__(CheckInSchedules).all()}
+    names |= {_name(fn) for fn in EraseActivities.__new__(EraseActivities).all()}
     assert names == PINNED_ACTIVITIES
 
 
