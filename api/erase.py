@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_chat.api import chat_sessions
 from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound, SessionUnreadable
 from durable_chat.api.limits import websockets_key
-from durable_chat.api.memory_ops import READ_ACTIVITY, run_memory_operation
+from durable_chat.api.memory_ops import READ_ACTIVITY, run_memory_operation, whole_conversation
 from durable_chat.memory.operations import ERASE_USER, MemoryOperationRequest, UserPoints
 from durable_chat.memory.types import Memory
 from durable_chat.settings import Settings
@@ -85,21 +84,6 @@ def _quote(value: str) -> str:
     return value.replace('\\', '\\\\').replace('"', '\\"')
 
 
-async def _transcript(
-    client: Client, settings: Settings, user_id: str, session_id: str
-) -> list[dict[str, Any]]:
-    snapshot = await chat_sessions.snapshot(client, session_id)
-    archived: list[dict[str, Any]] = []
-    page: int | None = 1 if snapshot.archived_turns else None
-    while page is not None:  # chunk by chunk: each activity result stays under the payload limit
-        request = MemoryOperationRequest('transcript', user_id, session_id=session_id, page=page)
-        chunk = await run_memory_operation(client, settings, request)
-        archived += chunk.turns
-        page = chunk.next_page
-    archived = [t for t in archived if int(str(t['number'])) <= snapshot.archived_turns]
-    return [*archived, *(asdict(t) for t in snapshot.turns)]
-
-
 async def export_user(client: Client, settings: Settings, user_id: str) -> UserExport:
     sessions: list[ExportedSession] = []
     for summary in await chat_sessions.list_sessions(client, user_id=user_id, limit=10_000):
@@ -112,7 +96,7 @@ async def export_user(client: Client, settings: Settings, user_id: str) -> UserE
         )
         try:
             snapshot = await chat_sessions.snapshot(client, summary.session_id)
-            exported.turns = await _transcript(client, settings, user_id, summary.session_id)
+            exported.turns = await whole_conversation(client, settings, snapshot)
             exported.reminders, exported.check_ins = snapshot.reminders, snapshot.check_ins
         except (SessionNotFound, SessionUnreadable, RPCError) as error:
             log.warning('export of %s: session %s unreadable: %s', user_id, summary.session_id, error)

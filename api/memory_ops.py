@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +42,7 @@ from durable_chat.memory.types import (
     RecallResult,
 )
 from durable_chat.settings import Settings
+from durable_chat.workflows.contract import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +122,20 @@ async def _activity(client: Client, settings: Settings, name: str, arg: Any, res
         result_type=result_type,
         **READ_ACTIVITY,
     )
+
+
+async def whole_conversation(client: Client, settings: Settings, snapshot: Snapshot) -> list[dict[str, Any]]:
+    """A session's turns: those archived out of the workflow (read page by page: each activity result
+    stays under the payload limit), then the ones `snapshot` holds."""
+    archived: list[dict[str, Any]] = []
+    page: int | None = 1 if snapshot.archived_turns else None
+    while page is not None:
+        request = MemoryOperationRequest(
+            'transcript', snapshot.user_id, session_id=snapshot.session_id, page=page
+        )
+        chunk = await run_memory_operation(client, settings, request)
+        archived += chunk.turns
+        page = chunk.next_page
+    # The workflow may archive more while we read: the snapshot says where its own turns begin.
+    archived = [t for t in archived if int(str(t['number'])) <= snapshot.archived_turns]
+    return [*archived, *(asdict(t) for t in snapshot.turns)]

@@ -17,7 +17,7 @@ from durable_chat.api import agents, chat_sessions, check_ins, limits
 from durable_chat.api.chat_sessions import SessionOwners
 from durable_chat.api.check_ins import ListedCheckIn
 from durable_chat.api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
-from durable_chat.api.memory_ops import run_memory_operation
+from durable_chat.api.memory_ops import whole_conversation
 from durable_chat.api.schemas import (
     SESSION_ID_PATTERN,
     ApprovalIn,
@@ -35,7 +35,6 @@ from durable_chat.api.schemas import (
     error_responses,
     timezone_problem,
 )
-from durable_chat.memory.operations import MemoryOperationRequest
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
     TITLE_MAX_CHARS,
@@ -243,16 +242,7 @@ async def read_history(
     """The whole conversation: turns archived out of the workflow, then the ones it still holds."""
     await owners.authorize(session_id, user)
     snapshot = await chat_sessions.snapshot(client, session_id)
-    archived: list[dict[str, Any]] = []
-    page: int | None = 1 if snapshot.archived_turns else None
-    while page is not None:  # chunk by chunk: each activity result stays under the payload limit
-        request = MemoryOperationRequest('transcript', snapshot.user_id, session_id=session_id, page=page)
-        chunk = await run_memory_operation(client, settings, request)
-        archived += chunk.turns
-        page = chunk.next_page
-    # The workflow may archive more while we read: the snapshot says where its own turns begin.
-    archived = [t for t in archived if t['number'] <= snapshot.archived_turns]
-    return {'session_id': session_id, 'turns': [*archived, *(asdict(t) for t in snapshot.turns)]}
+    return {'session_id': session_id, 'turns': await whole_conversation(client, settings, snapshot)}
 
 
 @router.post('/{session_id}/messages', status_code=status.HTTP_202_ACCEPTED, responses=limits.RATE_LIMITED)
