@@ -25,8 +25,8 @@ from durable_chat.api import chat_sessions
 from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound, SessionUnreadable
 from durable_chat.api.limits import websockets_key
 from durable_chat.api.memory_ops import READ_ACTIVITY, run_memory_operation, whole_conversation
+from durable_chat.api.schemas import MemoryHistory
 from durable_chat.memory.operations import ERASE_USER, MemoryOperationRequest, UserPoints
-from durable_chat.memory.types import Memory
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
     CHECK_IN_DUE,
@@ -39,12 +39,6 @@ from durable_chat.workflows.contract import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class ExportedMemory(BaseModel):
-    memory: Memory
-    versions: list[Memory]
-    """Earlier versions, newest first."""
 
 
 class ExportedSession(BaseModel):
@@ -65,7 +59,7 @@ class UserExport(BaseModel):
     user_id: str
     exported_at: datetime
     sessions: list[ExportedSession]
-    memories: list[ExportedMemory]
+    memories: list[MemoryHistory]
 
 
 class UserErased(BaseModel):
@@ -102,13 +96,13 @@ async def export_user(client: Client, settings: Settings, user_id: str) -> UserE
             log.warning('export of %s: session %s unreadable: %s', user_id, summary.session_id, error)
             exported.readable = False
         sessions.append(exported)
-    memories: list[ExportedMemory] = []
+    memories: list[MemoryHistory] = []
     listed = await run_memory_operation(client, settings, MemoryOperationRequest('list', user_id))
     for memory in listed.memories:
         request = MemoryOperationRequest('history', user_id, memory_id=memory.id)
         found = await run_memory_operation(client, settings, request)
         if found.memories:  # else it was forgotten meanwhile
-            memories.append(ExportedMemory(memory=found.memories[0], versions=found.versions))
+            memories.append(MemoryHistory(memory=found.memories[0], versions=found.versions))
     return UserExport(
         user_id=user_id,
         exported_at=datetime.now().astimezone(),

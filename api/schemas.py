@@ -11,6 +11,7 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, BaseModel, Field
 
 from durable_chat.api.auth import Role
+from durable_chat.memory.types import Memory
 from durable_chat.workflows.contract import TITLE_MAX_CHARS, DoubleTexting, SessionStatus, UserMessage
 
 MESSAGE_ID_PATTERN = r'^[A-Za-z0-9_.:-]{1,100}$'
@@ -220,3 +221,10 @@ class OperatorSession(BaseModel):
     )
     model: str = Field(default='', description="The session's model ('' until chosen, then the agent's).")
     temporal_ui: str = Field(description="The session's workflow in the Temporal UI.")
+
+
+class MemoryHistory(BaseModel):
+    """A memory as it is now, and what it said before (newest first, each with `valid_until`)."""
+
+    memory: Memory
+    versions: list[Memory]

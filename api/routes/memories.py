@@ -14,16 +14,9 @@ from pydantic import BaseModel
 from durable_chat.api.auth import USERNAME_PATTERN, Principal
 from durable_chat.api.deps import CurrentUser, SettingsDep, TemporalClient
 from durable_chat.api.memory_ops import run_memory_operation
-from durable_chat.api.schemas import Deleted, error_responses
+from durable_chat.api.schemas import Deleted, MemoryHistory, error_responses
 from durable_chat.memory.operations import MemoryOperationRequest
 from durable_chat.memory.types import Memory
-
-
-class MemoryHistory(BaseModel):
-    """A memory as it is now, and what it said before (newest first, each with `valid_until`)."""
-
-    memory: Memory
-    versions: list[Memory]
 
 
 class Undone(BaseModel):
