@@ -316,13 +316,13 @@ async def list_sessions(
     """
     query = f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus != "ContinuedAsNew"'
     if user_id is not None:
-        query += f' AND {SA_USER.name} = "{_quote(user_id)}"'
+        query += f' AND {SA_USER.name} = "{quote(user_id)}"'
     if status == DELETED:
         query += f' AND {SA_STATUS.name} = "{DELETED}"'
     elif status == 'closed':
         query += f' AND ExecutionStatus != "Running" AND {SA_STATUS.name} != "{DELETED}"'
     elif status is not None:
-        query += f' AND ExecutionStatus = "Running" AND {SA_STATUS.name} = "{_quote(status)}"'
+        query += f' AND ExecutionStatus = "Running" AND {SA_STATUS.name} = "{quote(status)}"'
     elif hide_deleted:
         query += f' AND {SA_STATUS.name} != "{DELETED}"'
     current: dict[str, WorkflowExecution] = {}
@@ -462,5 +462,6 @@ def _reason(error: BaseException) -> str:
     return error.message if isinstance(error, FailureError) else str(error)
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
+    """A value as a string literal of a Temporal visibility query."""
     return value.replace('\\', '\\\\').replace('"', '\\"')

@@ -74,10 +74,6 @@ class UserErased(BaseModel):
     redis_keys: int
 
 
-def _quote(value: str) -> str:
-    return value.replace('\\', '\\\\').replace('"', '\\"')
-
-
 async def export_user(client: Client, settings: Settings, user_id: str) -> UserExport:
     sessions: list[ExportedSession] = []
     for summary in await chat_sessions.list_sessions(client, user_id=user_id, limit=10_000):
@@ -114,7 +110,7 @@ async def export_user(client: Client, settings: Settings, user_id: str) -> UserE
 async def _close_sessions(client: Client, user_id: str) -> tuple[set[str], list[WorkflowExecution]]:
     """Closes the user's running sessions. Returns the session ids, and the runs to delete: every
     run that carries the user, and the check-in runs of their sessions."""
-    query = f'{SA_USER.name} = "{_quote(user_id)}"'
+    query = f'{SA_USER.name} = "{chat_sessions.quote(user_id)}"'
     runs = [execution async for execution in client.list_workflows(query)]
     sessions = {
         session_id_of(run.id)
