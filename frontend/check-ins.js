@@ -27,22 +27,11 @@ const CheckIns = (() => {
     }
   }
 
-  async function cancel(checkIn) {
-    const sessionId = view.sessionId;
-    let words;
-    try {
-      await api(`/sessions/${sessionId}/check-ins/${encodeURIComponent(checkIn.id)}`, { method: 'DELETE' });
-      words = `Cancelled: ${checkIn.text}`;
-      checkIn.status = 'cancelled';
-    } catch (error) {
-      words = `Not cancelled: ${DC.explain(error)}`;
-    }
-    if (view.sessionId !== sessionId) return;
-    show(view);
-    $('check-ins-note').textContent = words;  // after the redraw, which clears it
-    $('check-ins').hidden = false;
-    view.scheduleRefresh();
-    if (!document.activeElement || document.activeElement === document.body) ($('check-in-list').querySelector('button') || $('text')).focus();
+  function cancel(checkIn) {
+    return Reminders.cancelItem(checkIn, {
+      path: `/sessions/${view.sessionId}/check-ins/${encodeURIComponent(checkIn.id)}`,
+      current: () => view, redraw: show, panel: 'check-ins', list: 'check-in-list', note: 'check-ins-note',
+    });
   }
 
   function item(checkIn, timeZone) {

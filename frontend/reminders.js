@@ -41,24 +41,33 @@ const Reminders = (() => {
     return (view?.session?.reminders || []).filter((r) => r.status === 'pending');
   }
 
-  async function cancel(reminder) {
-    const sessionId = view.sessionId;
-    const note = $('reminders-note');
+  // Cancels one of the open chat's reminders or check-ins: DELETE `path`, then says how it went under
+  // the list (`note`) and, its button being gone, focuses the next one in `list` or the message box.
+  // `current()` is the view now, `redraw` draws its list again.
+  async function cancelItem(thing, { path, current, redraw, panel, list, note }) {
+    const sessionId = current().sessionId;
     let words;
     try {
-      await api(`/sessions/${sessionId}/reminders/${encodeURIComponent(reminder.id)}`, { method: 'DELETE' });
-      words = `Cancelled: ${reminder.text}`;
-      reminder.status = 'cancelled';
+      await api(path, { method: 'DELETE' });
+      words = `Cancelled: ${thing.text}`;
+      thing.status = 'cancelled';
     } catch (error) {
       words = `Not cancelled: ${DC.explain(error)}`;
     }
-    if (view.sessionId !== sessionId) return;
-    show(view);
-    note.textContent = words;  // after the redraw, which clears it
-    $('reminders').hidden = false;
-    view.scheduleRefresh();
-    // Its button is gone: focus the next one, or the message box.
-    if (!document.activeElement || document.activeElement === document.body) ($('reminder-list').querySelector('button') || $('text')).focus();
+    const now = current();
+    if (now.sessionId !== sessionId) return;
+    redraw(now);
+    $(note).textContent = words;  // after the redraw, which clears it
+    $(panel).hidden = false;
+    now.scheduleRefresh();
+    if (!document.activeElement || document.activeElement === document.body) ($(list).querySelector('button') || $('text')).focus();
+  }
+
+  function cancel(reminder) {
+    return cancelItem(reminder, {
+      path: `/sessions/${view.sessionId}/reminders/${encodeURIComponent(reminder.id)}`,
+      current: () => view, redraw: show, panel: 'reminders', list: 'reminder-list', note: 'reminders-note',
+    });
   }
 
   function item(reminder, timeZone) {
@@ -97,5 +106,5 @@ const Reminders = (() => {
     }
   }, TICK_MS);
 
-  return { show, browserZone, when };
+  return { show, browserZone, when, cancelItem };
 })();
