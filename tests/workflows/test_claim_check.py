@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,8 @@ from tests.workflows.driver import Chat, NewChat, eventually
 
 MODEL_ACTIVITY = 'agent__chat__model_request_stream'
 EVERY_TURN = SessionLimits(max_run_growth_bytes=1)
+QUERY_WAIT = timedelta(seconds=60)
+"""How long a query may wait for a worker that has just started to answer it."""
 """A run continues as new after every turn."""
 
 
@@ -178,8 +181,9 @@ async def test_a_blob_the_store_lost_is_said_in_words_and_put_back_the_session_a
 
     async with own_queue.worker():
         # The worker cannot rebuild the run without its start input: the query fails at once, saying why.
+        # (A busy machine may take a while to hand the new worker its first task: wait for its answer.)
         with pytest.raises(WorkflowQueryFailedError, match='is not in the payload store'):
-            await chat.handle.query(QUERY_SNAPSHOT)
+            await chat.handle.query(QUERY_SNAPSHOT, rpc_timeout=QUERY_WAIT)
         kept.rename(blob)
 
         async def answered() -> bool | None:
