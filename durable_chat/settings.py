@@ -58,9 +58,13 @@ class Settings(BaseSettings):
     default_agent: str = 'chat'
     """The agent of a session started without one (the first by name when there is no such agent)."""
 
-    # Long-term memory: Qdrant local mode under data_dir unless a server URL is set.
+    # Long-term memory: embedded Qdrant under data_dir unless a server URL is set.
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
+    qdrant_engine: Literal['edge', 'local'] = 'edge'
+    """The embedded engine when no `qdrant_url` is set: `edge` (Qdrant Edge in-process, payload
+    indexes: a user's search touches that user's points only) or `local` (qdrant-client's local
+    mode, which scans every point in Python: fine up to ~10k memories). Either allows one process."""
     memory_collection: str = 'memories'
     memory_task_queue: str = 'memory'
     embedding_model: str = 'offline'
@@ -147,6 +151,10 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / 'qdrant'
+
+    @property
+    def qdrant_edge_path(self) -> Path:
+        return self.data_dir / 'qdrant-edge'
 
     @property
     def redis_target(self) -> str:
