@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from qdrant_client import AsyncQdrantClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from durable_chat.memory.collection import open_client
 from durable_chat.memory.embedder import build_embedder
 from durable_chat.memory.store import InvalidMemory, MemoryStore
 from durable_chat.memory.types import (
@@ -53,14 +53,8 @@ async def open_store(settings: Settings) -> MemoryStore:
 
     Raises `EmbeddingMismatch` at startup if the collection was built with another embedder.
     """
-    if settings.qdrant_url:
-        client = AsyncQdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
-    else:
-        settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-        # Local mode computes inside its async methods: run it on the store's own thread.
-        client = AsyncQdrantClient(path=str(settings.qdrant_path), force_disable_check_same_thread=True)
-    local = not settings.qdrant_url
-    store = MemoryStore(client, build_embedder(settings), settings.memory_collection, offload=local)
+    client, offload = await open_client(settings)
+    store = MemoryStore(client, build_embedder(settings), settings.memory_collection, offload=offload)
     try:
         await store.ensure_collection()
     except BaseException:

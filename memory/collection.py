@@ -11,6 +11,7 @@ comparable, and mixing them would make recall silently return garbage.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import warnings
 from collections.abc import Coroutine
@@ -20,10 +21,32 @@ from pydantic_ai import Embedder
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from durable_chat.memory.edge import edge_client, import_local_mode
 from durable_chat.memory.embedder import embedder_name
+from durable_chat.settings import Settings
 
 SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
 T = TypeVar('T')
+
+
+async def open_client(settings: Settings) -> tuple[AsyncQdrantClient, bool]:
+    """The Qdrant client that settings name, and whether its calls must run on a thread of their
+    own (`QdrantCollection(offload=...)`): a server at `qdrant_url`, else the embedded engine under
+    `data_dir` (`qdrant_engine`: Qdrant Edge, or local mode). The first time Edge opens a data dir
+    that holds local-mode collections, it imports them (`memory.edge.import_local_mode`).
+    """
+    if settings.qdrant_url:
+        return AsyncQdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key), False
+    if settings.qdrant_engine == 'edge':
+        root = settings.qdrant_edge_path
+        if not root.exists() and (settings.qdrant_path / 'collection').is_dir():
+            names = await import_local_mode(settings.qdrant_path, root)
+            log.warning('imported the local-mode collections %s into Qdrant Edge at %s', names, root)
+        return edge_client(root), True
+    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    # Local mode computes inside its async methods: run it on the store's own thread.
+    return AsyncQdrantClient(path=str(settings.qdrant_path), force_disable_check_same_thread=True), True
 
 
 class EmbeddingMismatch(RuntimeError):
