@@ -154,7 +154,7 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_edge_path(self) -> Path:
-        return self.data_dir / 'qdrant-edge'
+        return self.data_dir / 'qdrant' / 'edge'
 
     @property
     def redis_target(self) -> str:
