@@ -154,10 +154,14 @@ class SessionOwners:
             return owner
         description = await _describe(self._client, session_id)
         owner = description.typed_search_attributes.get(SA_USER) or ''
+        self.remember(session_id, owner)
+        return owner
+
+    def remember(self, session_id: str, owner: str) -> None:
+        """`owner` started the session (or was read from it): the socket opened next needs no describe."""
         if len(self._owners) >= self._capacity:
             self._owners.pop(next(iter(self._owners)))
         self._owners[session_id] = owner
-        return owner
 
     async def authorize(self, session_id: str, principal: Principal, *, owner_only: bool = False) -> None:
         """Raises SessionNotFound unless the caller owns the session or is an operator (never says which).

@@ -107,6 +107,7 @@ async def create_session(
         timezone=body.timezone,
         double_texting=body.double_texting,
     )
+    owners.remember(session_id, user.username)
     return {'session_id': session_id, 'agent': agent, 'model': model}
 
 
