@@ -2,7 +2,7 @@
 
 Both paths run the same scripted model and the same tool work (embed the fact, write it to Qdrant
 local mode); the durable one adds the workflow tasks, the model and memory activities, and the
-per-event activities pydantic-ai runs for tool events when an event stream handler is set (P4).
+local activity that puts the tool's result on the stream.
 """
 
 from __future__ import annotations

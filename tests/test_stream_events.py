@@ -9,11 +9,31 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic_ai import RunContext
+from pydantic_ai.messages import (
+    AgentStreamEvent,
+    FunctionToolCallEvent,
+    FunctionToolResultEvent,
+    PartEndEvent,
+    PartStartEvent,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.test import TestModel
+from pydantic_ai.usage import RunUsage
 
 from durable_chat.settings import get_settings
 from durable_chat.testing.servers import Valkey
 from durable_chat.workflows import events
-from durable_chat.workflows.contract import ATTEMPT_STARTED, MODEL_ERROR, RUN_FINISHED, TURN_INTERRUPTED
+from durable_chat.workflows.contract import (
+    ATTEMPT_STARTED,
+    MODEL_ERROR,
+    RUN_FINISHED,
+    TURN_INTERRUPTED,
+    decode_event,
+)
+from durable_chat.workflows.shared import TurnDeps
 
 
 @pytest.fixture
@@ -81,3 +101,42 @@ async def test_a_stopped_turn_takes_no_model_error_and_reads_back_what_it_stream
     assert await events.publish(session, **kwargs, unless_stopped=True) is False
     assert await events.publish(session, turn=5, step=0, attempt=1, type=TURN_INTERRUPTED, data={}) is True
     assert [e['type'] for e in await _entries(session)][-1] == TURN_INTERRUPTED
+
+
+async def test_a_tool_result_delivered_again_is_appended_once_and_a_model_stream_each_attempt(
+    stream_writer: str,
+) -> None:
+    """A local activity runs again when its workflow task did not complete: the tool's result is
+    one event of the turn, appended once. A model request's stream is appended by each attempt."""
+    session = stream_writer
+    deps = TurnDeps(session_id=session, turn=2, user_id='u', local_events=True)
+    ctx = RunContext[TurnDeps](deps=deps, model=TestModel(), usage=RunUsage(), run_step=1)
+    result = FunctionToolResultEvent(ToolReturnPart('remember', 'added: locker 12', tool_call_id='call-1'))
+    other = FunctionToolResultEvent(ToolReturnPart('recall', 'nothing', tool_call_id='call-2'))
+
+    async def deliver(*items: AgentStreamEvent) -> None:
+        async def stream() -> AsyncIterator[AgentStreamEvent]:
+            for item in items:
+                yield item
+
+        await events.publish_agent_events(ctx, stream())
+
+    await deliver(result)
+    await deliver(result)
+    await deliver(other)
+    text = (PartStartEvent(index=0, part=TextPart('Hi')), PartEndEvent(index=0, part=TextPart('Hi')))
+    await deliver(*text)
+    await deliver(*text)
+    raw = await events.redis_client().xrange(events.stream_key(session))
+    frames = [decode_event(*entry) for entry in raw]
+    results = [
+        (f['type'], f['toolCallId'], f['turn'], f['step'], f['attempt'])
+        for f in frames
+        if f['type'] == 'TOOL_CALL_RESULT'
+    ]
+    assert results == [('TOOL_CALL_RESULT', 'call-1', 2, 1, 1), ('TOOL_CALL_RESULT', 'call-2', 2, 1, 1)]
+    assert [f['type'] for f in frames if f['type'].startswith('TEXT_MESSAGE')].count(
+        'TEXT_MESSAGE_START'
+    ) == 2
+    assert events.publishes(result)
+    assert not events.publishes(FunctionToolCallEvent(ToolCallPart('remember', {'fact': 'x'}, 'call-1')))

@@ -6,8 +6,8 @@ from temporalio import activity
 
 from durable_chat.workflows.compensation import compensate_tool_call
 from durable_chat.workflows.contract import TURN_INTERRUPTED
-from durable_chat.workflows.events import publish, stop_turn, streamed_text
-from durable_chat.workflows.shared import TurnEvent
+from durable_chat.workflows.events import publish, publish_tool_event, stop_turn, streamed_text
+from durable_chat.workflows.shared import ToolEvent, TurnEvent
 
 
 @activity.defn(name='publish_turn_event')
@@ -21,6 +21,12 @@ async def publish_turn_event(event: TurnEvent) -> None:
         type=event.type,
         data=event.data,
     )
+
+
+@activity.defn(name='publish_tool_event')
+async def publish_tool_event_once(event: ToolEvent) -> None:
+    """Publishes a tool's result to the stream, once (a local activity of the workflow task that got it)."""
+    await publish_tool_event(event)
 
 
 @activity.defn(name='interrupt_turn_stream')
@@ -40,5 +46,10 @@ async def interrupt_turn_stream(event: TurnEvent) -> str:
     return partial
 
 
-SESSION_ACTIVITIES = [publish_turn_event, interrupt_turn_stream, compensate_tool_call]
+SESSION_ACTIVITIES = [
+    publish_turn_event,
+    publish_tool_event_once,
+    interrupt_turn_stream,
+    compensate_tool_call,
+]
 """The session workflow's own activities (the stream's as local activities), for the chat worker to register."""

@@ -71,6 +71,7 @@ def child_deps(ctx: RunContext[TurnDeps]) -> TurnDeps:
         memory_task_queue=deps.memory_task_queue,
         step_offset=nested_step_offset(ctx),
         delegation=ctx.tool_call_id or '',
+        local_events=deps.local_events,
     )
 
 

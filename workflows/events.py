@@ -13,12 +13,19 @@ session's stream, under the parent's turn, with steps of its own (`STEPS_PER_PAR
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import cast
 
 from ag_ui.core import BaseEvent
 from pydantic_ai import RunContext
-from pydantic_ai.messages import AgentStreamEvent
+from pydantic_ai.messages import (
+    AgentStreamEvent,
+    FinalResultEvent,
+    FunctionToolCallEvent,
+    PartDeltaEvent,
+    PartEndEvent,
+    PartStartEvent,
+)
 from pydantic_ai.ui.ag_ui import AGUIEventStream
 from redis.commands.core import AsyncScript
 from temporalio import activity
@@ -35,21 +42,29 @@ from durable_chat.workflows.contract import (
     encode_event,
     stream_key,
 )
-from durable_chat.workflows.shared import TurnDeps
+from durable_chat.workflows.shared import ToolEvent, TurnDeps
 
 STOPPED_TTL_SECONDS = 24 * 3600
 PUBLISHED_TTL_SECONDS = 24 * 3600
 TAIL_PAGE = 256
+MODEL_STREAM_EVENTS = (PartStartEvent, PartDeltaEvent, PartEndEvent, FinalResultEvent)
+"""A model response's stream, as a model request's activity streams it live."""
 PARENT_TOOL_CALL_ID = 'parentToolCallId'
 """In a delegated sub-agent's frames: the parent's `delegate` tool call (AG-UI's camelCase)."""
 
 # Appends a batch of one turn's agent events unless the turn was stopped: once TURN_INTERRUPTED is
 # in the stream, no later token of that turn can follow it, even while the cancelled activity is
-# still generating. ARGV: maxlen, the turn, then per event its field count and its fields.
+# still generating. ARGV: maxlen, the turn, the batch's identity ('' for none: a model stream's
+# attempts are told apart by clients), its TTL, then per event its field count and its fields.
+# A batch with an identity is appended once (KEYS[3] remembers it): a local activity can run again.
 # One script call per batch, not a pipeline of calls: a cluster client pipelines no scripts.
 _APPEND_UNLESS_STOPPED = """
 if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return false end
-local i = 3
+if ARGV[3] ~= '' then
+  if redis.call('SADD', KEYS[3], ARGV[3]) == 0 then return 1 end
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
+local i = 5
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 1, i + n))
@@ -180,12 +195,15 @@ class _Appender:
     """Appends one activity's agent events (all of one turn) in order, sending whatever queued up
     while the previous batch was in flight as one script call: one round trip per batch, not per
     token, and no added wait for the first token. The script checks the stop for the whole batch
-    at once, atomically, so no entry follows a stop."""
+    at once, atomically, so no entry follows a stop.
 
-    def __init__(self, session_id: str, turn: int) -> None:
+    With an `identity` (one workflow-side event), everything is sent as one batch, appended once."""
+
+    def __init__(self, session_id: str, turn: int, identity: str = '') -> None:
         self._script = _loop_script(_append_scripts)
-        self._keys = [stream_key(session_id), stopped_key(session_id)]
+        self._keys = [stream_key(session_id), stopped_key(session_id), published_key(session_id, turn)]
         self._turn = turn
+        self._identity = identity
         self._maxlen = get_settings().stream_maxlen
         self._pending: list[dict[str, str | int]] = []
         self._queued = asyncio.Event()
@@ -200,7 +218,8 @@ class _Appender:
             self._writer.result()  # a Redis error fails the activity, and Temporal retries it
         self._pending.append({**fields, 'seq': self._next_seq})
         self._next_seq += 1
-        self._queued.set()
+        if not self._identity:
+            self._queued.set()
 
     async def close(self) -> None:
         self._closing = True
@@ -216,7 +235,7 @@ class _Appender:
                 self._queued.clear()
                 continue
             batch, self._pending = self._pending, []
-            args: list[str | int] = [self._maxlen, self._turn]
+            args: list[str | int] = [self._maxlen, self._turn, self._identity, PUBLISHED_TTL_SECONDS]
             for fields in batch:
                 flat = _flat(fields)
                 args += [len(flat), *flat]
@@ -229,26 +248,59 @@ def _agui_data(event: BaseEvent) -> dict[str, object]:
     return data
 
 
+def publishes(event: AgentStreamEvent) -> bool:
+    """Whether `publish_agent_events` writes anything for this workflow-side event. AG-UI draws a
+    tool call from the model's stream (TOOL_CALL_START, _ARGS, _END); the call event adds nothing."""
+    return not isinstance(event, FunctionToolCallEvent)
+
+
+def _identity(event: AgentStreamEvent, step: int, delegation: str) -> str:
+    """What makes a workflow-side event one event of its turn (a model stream's events have none)."""
+    if isinstance(event, MODEL_STREAM_EVENTS):
+        return ''
+    call_id = getattr(event, 'tool_call_id', '')
+    return f'{event.event_kind}:{step}:{call_id}:{delegation}'
+
+
 async def publish_agent_events(ctx: RunContext[TurnDeps], events: AsyncIterable[AgentStreamEvent]) -> None:
-    """The agent's `event_stream_handler`: forwards one activity's events to the session stream."""
-    deps = ctx.deps
-    attempt = activity.info().attempt if activity.in_activity() else 1
+    """The agent's `event_stream_handler`: forwards one activity's events to the session stream.
+
+    A model request's activity hands it the model's stream; pydantic-ai hands it each workflow-side
+    event (a tool's result) in an activity of its own, on runs before `LOCAL_TOOL_EVENTS_PATCH`."""
     # run_step restarts with each agent run; a turn that resumes after an approval runs again.
-    step = ctx.run_step + deps.step_offset
-    translator = AGUIEventStream[TurnDeps, str](thread_id=deps.session_id, run_id=f'turn-{deps.turn}')
-    nested = {PARENT_TOOL_CALL_ID: deps.delegation} if deps.delegation else {}
-    appender = _Appender(deps.session_id, deps.turn)
-    first = True
+    step = ctx.run_step + ctx.deps.step_offset
+    await _forward(ctx.deps.session_id, ctx.deps.turn, step, ctx.deps.delegation, events)
+
+
+async def publish_tool_event(item: ToolEvent) -> None:
+    """A workflow-side event of the agent run (a tool's result), appended once."""
+
+    async def one() -> AsyncIterator[AgentStreamEvent]:
+        yield item.event
+
+    await _forward(item.session_id, item.turn, item.step, item.delegation, one())
+
+
+async def _forward(
+    session_id: str, turn: int, step: int, delegation: str, events: AsyncIterable[AgentStreamEvent]
+) -> None:
+    attempt = activity.info().attempt if activity.in_activity() else 1
+    translator = AGUIEventStream[TurnDeps, str](thread_id=session_id, run_id=f'turn-{turn}')
+    nested = {PARENT_TOOL_CALL_ID: delegation} if delegation else {}
+    appender: _Appender | None = None
     try:
         async for event in events:
+            if appender is None:
+                identity = _identity(event, step, delegation)
+                appender = _Appender(session_id, turn, identity)
+                if attempt > 1 and not identity:
+                    # A retry streams the step again from its start: clients drop what they hold of it.
+                    appender.add(encode_event(turn, step, attempt, ATTEMPT_STARTED, nested))
             if appender.stopped:
                 continue  # interrupted: the activity's cancellation arrives with its next heartbeat
-            if first and attempt > 1:
-                # A retry streams the step again from its start: clients drop what they hold of it.
-                appender.add(encode_event(deps.turn, step, attempt, ATTEMPT_STARTED, nested))
-            first = False
             async for agui_event in translator.handle_event(event):
                 data = {**_agui_data(agui_event), **nested}
-                appender.add(encode_event(deps.turn, step, attempt, str(agui_event.type.value), data))
+                appender.add(encode_event(turn, step, attempt, str(agui_event.type.value), data))
     finally:
-        await appender.close()
+        if appender is not None:
+            await appender.close()

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic_ai import DeferredToolRequests, DeferredToolResults
@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
     from durable_chat.workflows.agents.registry import installed
     from durable_chat.workflows.approvals import Approvals
-    from durable_chat.workflows.check_ins import CHECK_IN_TOOL, CheckIns
+    from durable_chat.workflows.check_ins import CHECK_IN_TOOL, CHECK_INS_PATCH, CheckIns
     from durable_chat.workflows.check_ins import listed as listed_check_ins
     from durable_chat.workflows.client_tools import ClientTools
     from durable_chat.workflows.compensation import Compensating
@@ -66,11 +66,24 @@ with workflow.unsafe.imports_passed_through():
         mark_no_memories,
         memory_hint,
     )
-    from durable_chat.workflows.reminders import REMIND_TOOL, Reminders, listed, session_actions
+    from durable_chat.workflows.reminders import (
+        REMIND_TOOL,
+        REMINDERS_PATCH,
+        Reminders,
+        listed,
+        session_actions,
+    )
     from durable_chat.workflows.session_updates import SessionUpdates
-    from durable_chat.workflows.shared import SessionStart, SessionState, TurnDeps, TurnEvent
+    from durable_chat.workflows.shared import (
+        LOCAL_ACTIVITY_FAILED,
+        LOCAL_TOOL_EVENTS_PATCH,
+        SessionStart,
+        SessionState,
+        TurnDeps,
+        TurnEvent,
+    )
     from durable_chat.workflows.tool_calls import tool_calls
-    from durable_chat.workflows.tools import call_memory
+    from durable_chat.workflows.tools import STORE_MARKS_CHANGED_PATCH, call_memory
     from durable_chat.workflows.turn_words import advice, duration, max_tokens, model_failure, unavailable
     from durable_chat.workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
 
@@ -80,9 +93,6 @@ QUEUE_FULL_REPLY = '(Not answered: too many messages were waiting. Send it again
 RECALL_MIN_SCORE = 0.25
 """Below this cosine similarity a memory is noise for the message (all-MiniLM-L6-v2: unrelated ~0.0-0.2;
 the lowest correct match in the labelled recall set scores 0.27)."""
-LOCAL_ACTIVITY_FAILED = (ActivityError, ApplicationError)
-"""A local activity's last failed attempt raises its ApplicationError itself, not an ActivityError
-(temporalio 1.35): caught as ActivityError alone, a Redis outage failed the whole session."""
 INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]'
 """What the model sees after the part of an interrupted answer the user saw."""
 STOPPED_MARKER = '[This answer was stopped: it took longer than the time allowed for one reply.]'
@@ -104,6 +114,8 @@ task's patch marker is not yet known (tests/replay/test_unexplained.py). Runs be
 patch where they always did."""
 PYDANTIC_AI_RUN_ID_PATCH = 'pydantic_ai:stable_default_run_id'
 """pydantic-ai's own patch, decided at an agent run's start (after the turn's recall): decided up front too."""
+TOOL_PATCHES = (STORE_MARKS_CHANGED_PATCH, SKIP_RECALL_PATCH, REMINDERS_PATCH, CHECK_INS_PATCH)
+"""Patches the tools decide where they run; a run with `LOCAL_TOOL_EVENTS_PATCH` decides them up front."""
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 QUIET_CONTINUE_AS_NEW_PATCH = 'continue-as-new-when-quiet'
@@ -136,6 +148,13 @@ class ChatSession(
         self._up_front = workflow.patched(UP_FRONT_PATCH)
         if self._up_front:
             workflow.patched(PYDANTIC_AI_RUN_ID_PATCH)
+        # Only a run that decides it here: an older one delivers tool events as it always did.
+        self._local_events = self._up_front and workflow.patched(LOCAL_TOOL_EVENTS_PATCH)
+        if self._local_events:
+            # The tools' own patches could otherwise be asked for first right after a tool's result
+            # went out in a local activity: the wrong place for a patch (see UP_FRONT_PATCH).
+            for patch_id in TOOL_PATCHES:
+                workflow.patched(patch_id)
         self._deferred_turns = 0
         self._start_recording()
         # The start input (the carried-over state) is in the history too; only growth is bounded.
@@ -321,6 +340,7 @@ class ChatSession(
             turn=turn.number,
             user_id=self.state.user_id,
             memory_task_queue=self.state.memory_task_queue,
+            local_events=self._local_events,
         )
         entry = installed().get(self.state.agent)
         if entry is None or (self.state.model and self.state.model not in entry.models):

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic_ai.messages import ModelMessage
+from pydantic_ai.messages import HandleResponseEvent, ModelMessage
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from durable_chat.workflows.contract import Approval, CheckIn, Reminder, SessionOptions, Turn
+
+LOCAL_ACTIVITY_FAILED = (ActivityError, ApplicationError)
+"""A local activity's last failed attempt raises its ApplicationError itself, not an ActivityError
+(temporalio 1.35): caught as ActivityError alone, a Redis outage failed the whole session."""
+LOCAL_TOOL_EVENTS_PATCH = 'tool-events-local'
+"""Tool events that publish a frame go to the stream in local activities, and the rest nowhere
+(`ChatDurability`), not each in an activity of its own. Decided at a run's start (`TurnDeps.local_events`)."""
 
 
 @dataclass
@@ -57,6 +65,20 @@ class TurnDeps:
     delegation: str = ''
     """In a delegated sub-agent's run (a child workflow): the parent's `delegate` tool call id. Its
     stream events go to the parent session's stream tagged with it; '' in a session's own run."""
+    local_events: bool = False
+    """The run began with `LOCAL_TOOL_EVENTS_PATCH`: its tool events go out in local activities."""
+
+
+@dataclass
+class ToolEvent:
+    """A workflow-side event of a turn's agent run (a tool's result), for the stream."""
+
+    session_id: str
+    turn: int
+    step: int
+    event: HandleResponseEvent
+    delegation: str = ''
+    """As `TurnDeps.delegation`: the parent's `delegate` call, in a delegated sub-agent's run."""
 
 
 @dataclass

@@ -69,6 +69,7 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'claim-check',
         'ag-ui',
         'ag-ui-client-tool',
+        'tool-events',
     }
 
 

@@ -14,19 +14,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic_ai import RunContext
 from pydantic_ai.capabilities import AbstractCapability, CombinedCapability
 from pydantic_ai.durable_exec.temporal import TemporalDurability
+from pydantic_ai.durable_exec.temporal._activity_execution import (
+    _await_with_single_cancel,  # pyright: ignore[reportPrivateUsage]
+)
+from pydantic_ai.messages import AgentStreamEvent, HandleResponseEvent
 from pydantic_ai.toolsets import AbstractToolset
+from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityConfig
+from temporalio.workflow import ActivityConfig, LocalActivityConfig
 
+from durable_chat.workflows.activities import publish_tool_event_once
 from durable_chat.workflows.delegation import delegation_toolset
-from durable_chat.workflows.events import publish_agent_events
+from durable_chat.workflows.events import publish_agent_events, publishes
 from durable_chat.workflows.models import model_for
-from durable_chat.workflows.shared import TurnDeps
+from durable_chat.workflows.shared import LOCAL_ACTIVITY_FAILED, ToolEvent, TurnDeps
 from durable_chat.workflows.tools import memory_tools
 
 MODEL_ACTIVITY: ActivityConfig = {
@@ -40,6 +46,14 @@ MODEL_ACTIVITY: ActivityConfig = {
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
         maximum_attempts=8,
+    ),
+}
+
+LOCAL_EVENT_ACTIVITY: LocalActivityConfig = {
+    # A Redis outage long past this costs the live tail a frame, not the turn: the transcript has it.
+    'schedule_to_close_timeout': timedelta(seconds=30),
+    'retry_policy': RetryPolicy(
+        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
     ),
 }
 
@@ -99,6 +113,27 @@ class ChatDurability(TemporalDurability[TurnDeps]):
         """The session's own `remind` tool (answered by the workflow, `workflows/reminders.py`)."""
         self.delegates = list(dict.fromkeys(delegates))
         """Registered agents this one may hand tasks to (`delegate`); the registry checks they exist."""
+
+    async def _dispatch_event_stream_event(self, ctx: RunContext[TurnDeps], event: AgentStreamEvent) -> None:
+        # pydantic-ai delivers each workflow-side event (a tool's call, its result) in an activity of
+        # its own: a workflow task and an activity round trip each, twice per tool call. It has no
+        # setting for this, so the delivery is overridden: the events that publish nothing are not
+        # delivered, the rest go in a local activity of ours (run within the workflow task, appended
+        # once; pydantic-ai's activity would heartbeat, which a local activity cannot).
+        if not ctx.deps.local_events:
+            return await super()._dispatch_event_stream_event(ctx, event)
+        if not publishes(event):
+            return
+        deps = ctx.deps
+        step = ctx.run_step + deps.step_offset
+        item = ToolEvent(deps.session_id, deps.turn, step, cast(HandleResponseEvent, event), deps.delegation)
+        try:
+            # pydantic-ai's own guard against anyio re-cancelling a task that waits on an activity.
+            await _await_with_single_cancel(
+                workflow.start_local_activity(publish_tool_event_once, item, **LOCAL_EVENT_ACTIVITY)
+            )
+        except LOCAL_ACTIVITY_FAILED:
+            workflow.logger.warning('%s of turn %s not published', event.event_kind, ctx.deps.turn)
 
     def get_model_settings(self) -> Any:
         # Temporal's retry policy is the one that retries; an SDK retrying underneath it hides failures.
