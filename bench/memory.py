@@ -1,11 +1,15 @@
-"""`python -m bench.memory`: long-term memory benchmark, Qdrant local mode and the offline embedder.
+"""`python -m bench.memory`: long-term memory benchmark, the embedded Qdrant and the offline embedder.
 
-Measures embedding throughput (one text per call, and batches), then `recall` and `remember`
-latency with 1k and 50k memories in one collection spread over 100 users (every call filtered by
-one user, as in production), and recall@1/@5 of the labelled set in that same collection.
-Then the natural set (tests/memory_data/natural.json), told in order: plain top-k search over every
-statement (the baseline) beside durable-chat's store (the offline rules: supersession, the
-relevance gate of the instructions), and recall latency with 1,000 memories for one user.
+The store is opened as the product opens it (`memory.collection.open_client`; `--engine local` for
+Qdrant local mode instead of Edge, the default). Measures embedding throughput (one text per call,
+and batches), then `recall` and `remember` latency with 1k and 50k memories in one collection
+spread over 100 users (every call filtered by one user, as in production), and recall@1/@5 of the
+labelled set in that same collection. Then the natural set (tests/memory_data/natural.json), told
+in order: plain top-k search over every statement (the baseline) beside durable-chat's store (the
+offline rules: supersession, the relevance gate of the instructions), and recall latency with
+1,000 memories for one user, in the store and through the real stack (`bench.memory_search`:
+`GET /memories?q=` and the `recall_memories` activity before a turn). `bench.memory_scale`
+measures both engines at 10k and 100k memories.
 Writes bench/results/memory.json and prints Markdown tables.
 
 The synthetic memories are bulk-loaded with real embeddings (generating 50k takes a few minutes);
@@ -27,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_ai import Embedder
-from qdrant_client import AsyncQdrantClient
 
+from bench import memory_search
 from bench.stats import summary
+from durable_chat.memory.collection import open_client
 from durable_chat.memory.embedder import OnnxMiniLMEmbeddingModel
 from durable_chat.memory.store import MemoryStore, memory_point, new_memory_id
 from durable_chat.memory.types import Memory
+from durable_chat.settings import Settings
 from durable_chat.testing.recall_set import (
     INSTRUCTIONS_MIN_SCORE,
     NaturalScore,
@@ -182,7 +188,18 @@ async def _latencies(store: MemoryStore, user: str, questions: list[str], facts:
     }
 
 
-async def main(sizes: list[int], users: int, queries: int) -> dict[str, Any]:
+ENGINE: dict[str, Any] = {'qdrant_engine': 'edge'}
+"""The embedded engine every store of the run opens (`--engine`)."""
+
+
+async def open_bench_store(folder: str, embedder: Embedder, collection: str) -> MemoryStore:
+    client, offload = await open_client(Settings(data_dir=Path(folder), **ENGINE))
+    return MemoryStore(client, embedder, collection, offload=offload)
+
+
+async def main(
+    sizes: list[int], users: int, queries: int, api_requests: int = 100, api_turns: int = 40
+) -> dict[str, Any]:
     embedder = Embedder(OnnxMiniLMEmbeddingModel())
     largest = max(sizes)
     facts = synthetic_facts(largest + 2 * queries)
@@ -196,9 +213,7 @@ async def main(sizes: list[int], users: int, queries: int) -> dict[str, Any]:
         'scales': {},
     }
     with tempfile.TemporaryDirectory(prefix='bench-memory-') as folder:
-        # Opened as `open_store` opens local mode: Qdrant calls on the store's own thread.
-        client = AsyncQdrantClient(path=folder, force_disable_check_same_thread=True)
-        store = MemoryStore(client, embedder, 'memories', offload=True)
+        store = await open_bench_store(folder, embedder, 'memories')
         try:
             await store.ensure_collection()
             loaded = 0
@@ -231,6 +246,8 @@ async def main(sizes: list[int], users: int, queries: int) -> dict[str, Any]:
         finally:
             await store.close()
     results['natural'] = await natural(embedder, queries)
+    if api_requests:
+        results['api_1000_per_user'] = await memory_search.at_thousand(api_requests, api_turns)
     return results
 
 
@@ -239,8 +256,7 @@ async def natural(embedder: Embedder, queries: int) -> dict[str, Any]:
     data = load_natural()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix='bench-natural-') as folder:
-        client = AsyncQdrantClient(path=folder, force_disable_check_same_thread=True)
-        baseline = MemoryStore(client, embedder, 'baseline', offload=True)
+        baseline = await open_bench_store(folder, embedder, 'baseline')
         try:
             await baseline.ensure_collection()
             vectors = (await embedder.embed_documents([s.text for s in data.statements])).embeddings
@@ -254,8 +270,7 @@ async def natural(embedder: Embedder, queries: int) -> dict[str, Any]:
         finally:
             await baseline.close()
     with tempfile.TemporaryDirectory(prefix='bench-natural-') as folder:
-        client = AsyncQdrantClient(path=folder, force_disable_check_same_thread=True)
-        store = MemoryStore(client, embedder, 'memories', offload=True)
+        store = await open_bench_store(folder, embedder, 'memories')
         try:
             await store.ensure_collection()
             actions: dict[str, int] = {}
@@ -318,7 +333,7 @@ async def _per_user_latency(store: MemoryStore, data: Any, queries: int) -> dict
     }
 
 
-def natural_table(n: dict[str, Any]) -> str:
+def natural_table(n: dict[str, Any], api: dict[str, Any] | None = None) -> str:
     b, d = n['baseline'], n['durable_chat']
     rows = [
         ('recall@1 (answerable questions)', 'recall_at_1'),
@@ -338,16 +353,42 @@ def natural_table(n: dict[str, Any]) -> str:
         f'remember actions: {d["actions"]}; of the replacements: {d["replacement_actions"]}; '
         f'old statements kept as a previous version: {d["old_kept_as_version"]}',
     ]
-    lat = n['latency_1000_per_user']
-    lines += [
-        '',
-        f'| with {lat["memories_of_user"]} memories for the user | n | p50 ms | p95 ms |',
-        '| --- | --- | --- | --- |',
-    ]
-    for name in ('search_k10', 'recall_before_turn'):
-        s = lat[name]
-        lines.append(f'| {name} (store) | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} |')
+    lines += ['', *latency_table(n['latency_1000_per_user'], api)]
     return '\n'.join(lines)
+
+
+TARGETS_MS = {'search': 50, 'turn': 30}
+"""p50 targets at 1,000 memories per user: `GET /memories?q=`, and the recall before a turn."""
+
+
+def latency_table(store: dict[str, Any], api: dict[str, Any] | None) -> list[str]:
+    """Store-level latencies at 1,000 memories for the user, beside the same through the real stack."""
+    rows = [
+        ('search, top 10: store `recall`', store['search_k10'], 'search'),
+        ('recall before a turn: store `recall`', store['recall_before_turn'], 'turn'),
+    ]
+    if api is not None:
+        rows += [
+            ('search: `GET /memories?q=` through the API', api['GET /memories?q= (API, top 10)'], 'search'),
+            (
+                'recall before a turn: `recall_memories` scheduled -> completed',
+                api['recall_memories before a turn, scheduled -> completed'],
+                'turn',
+            ),
+            (
+                '  of which on the memory worker (started -> completed)',
+                api['recall_memories on the memory worker, started -> completed'],
+                '',
+            ),
+        ]
+    lines = [
+        f'| with {store["memories_of_user"]} memories for the user | n | p50 ms | p95 ms | p50 target |',
+        '| --- | --- | --- | --- | --- |',
+    ]
+    for label, s, target in rows:
+        goal = f'< {TARGETS_MS[target]} ms' if target else ''
+        lines.append(f'| {label} | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} | {goal} |')
+    return lines
 
 
 def table(results: dict[str, Any]) -> str:
@@ -383,16 +424,22 @@ if __name__ == '__main__':
     parser.add_argument('--sizes', default='1000,50000', help='collection sizes, comma separated')
     parser.add_argument('--users', type=int, default=100)
     parser.add_argument('--queries', type=int, default=200, help='recall and remember calls per size')
+    parser.add_argument('--engine', choices=('edge', 'local'), default='edge', help='the embedded Qdrant')
+    parser.add_argument(
+        '--api-requests', type=int, default=100, help='GET /memories?q= on the real stack (0: no stack)'
+    )
+    parser.add_argument('--api-turns', type=int, default=40, help='turns whose recall is timed on the stack')
     parser.add_argument('--output', default='memory.json', help='file name under bench/results')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
+    ENGINE['qdrant_engine'] = args.engine
     load_before = os.getloadavg()
-    results = asyncio.run(main(sizes, args.users, args.queries))
+    results = asyncio.run(main(sizes, args.users, args.queries, args.api_requests, args.api_turns))
     RESULTS.mkdir(exist_ok=True)
     meta = {
         'when': datetime.now(UTC).isoformat(),
         'machine': platform.platform(),
-        'qdrant': 'local mode (on disk)',
+        'qdrant': f'{args.engine} (on disk; the stack: the default engine)',
         'users': args.users,
         'cpus': os.cpu_count(),
         # Other work on the machine skews every figure: the 1-minute load before and after.
@@ -401,4 +448,4 @@ if __name__ == '__main__':
     (RESULTS / args.output).write_text(json.dumps({'meta': meta, 'results': results}, indent=2) + '\n')
     print(table(results))
     print()
-    print(natural_table(results['natural']))
+    print(natural_table(results['natural'], results.get('api_1000_per_user')))

@@ -4,23 +4,37 @@ The durable path: the API reaches the memory worker through Temporal (it never o
 embeds the query and searches the user's memories. The plain path: `MemoryStore.recall` on a store
 of its own holding the same memories (the embedding and the search, without API or Temporal).
 The user's memories are told through chat turns first, as a user would.
+
+`at_thousand` (run by `python -m bench.memory`): a stack of its own whose store holds 1,000
+memories of one user (loaded into its data dir before it starts): `GET /memories?q=` as above, and
+the recall before each of that user's turns, read from the session's history: the
+`recall_memories` activity from scheduled to completed (what the turn waits for), and its part on
+the memory worker (started to completed).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from datetime import UTC, datetime
 from itertools import cycle
 from pathlib import Path
+from typing import Any
 
 import httpx
+from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 
+from bench import memory as memory_bench
 from bench.chatter import create_session
 from bench.stack import Stack
 from bench.stats import summary
 from durable_chat.memory.activities import open_store
+from durable_chat.memory.store import memory_point, new_memory_id
+from durable_chat.memory.types import RECALL_MEMORIES, Memory
 from durable_chat.settings import Settings
+from durable_chat.temporal import connect
 from durable_chat.testing.chat_client import ChatClient
+from durable_chat.testing.recall_set import load_natural
 
 FACTS = (
     'my sister Anna lives in Lisbon',
@@ -91,3 +105,88 @@ async def run(stack: Stack, requests: int) -> dict[str, dict[str, float]]:
         'plain MemoryStore.recall, same memories': summary(await plain_searches(requests)),
         'durable, GET /memories?q= through the API': summary(await durable_searches(stack, requests)),
     }
+
+
+THOUSAND_USER = 'bench-thousand'
+
+
+async def preload(data_dir: Path, count: int) -> None:
+    """`count` memories of THOUSAND_USER in the store under `data_dir`, before the stack opens it."""
+    store = await open_store(Settings(data_dir=data_dir))
+    try:
+        facts = memory_bench.synthetic_facts(count, seed=11)
+        now = datetime.now(UTC)
+        for start in range(0, count, 256):
+            chunk = facts[start : start + 256]
+            vectors = (await store.embedder.embed_documents(chunk)).embeddings
+            points = [
+                memory_point(Memory(new_memory_id(THOUSAND_USER, t), THOUSAND_USER, t, now, now), list(v))
+                for t, v in zip(chunk, vectors, strict=True)
+            ]
+            await store.run_qdrant(store.client.upsert(store.collection, points, wait=True))
+    finally:
+        await store.close()
+
+
+async def at_thousand(requests: int, turns: int, memories: int = 1000) -> dict[str, Any]:
+    stack = Stack()
+    await preload(stack.folder, memories)
+    stack.start()
+    try:
+        token = stack.token(THOUSAND_USER)
+        questions = cycle([q.text for q in load_natural().questions])
+        headers = {'Authorization': f'Bearer {token}'}
+        search: list[float] = []
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=headers) as http:
+            for _ in range(5):  # connections, the API's Temporal client and the embedder warm up
+                (await http.get('/memories', params={'q': next(questions), 'k': K})).raise_for_status()
+            for _ in range(requests):
+                started = time.monotonic()
+                response = await http.get('/memories', params={'q': next(questions), 'k': K})
+                search.append(time.monotonic() - started)
+                response.raise_for_status()
+                assert len(response.json()) == K, response.text
+            session_id = await create_session(http, token)
+        client = await ChatClient(stack.api_url, session_id, token).connect()
+        for turn in range(1, turns + 2):  # the first turn warms the session up
+            await client.send(f'q-{turn}', next(questions))
+            await client.wait_for(lambda t=turn: client.finished(t))
+        await client.disconnect()
+        round_trip, running = await recall_activity_times(stack, f'chat-{session_id}')
+    finally:
+        stack.stop()
+    return {
+        'memories_of_user': memories,
+        'GET /memories?q= (API, top 10)': summary(search),
+        'recall_memories before a turn, scheduled -> completed': summary(round_trip[1:]),
+        'recall_memories on the memory worker, started -> completed': summary(running[1:]),
+    }
+
+
+async def recall_activity_times(stack: Stack, workflow_id: str) -> tuple[list[float], list[float]]:
+    """Each `recall_memories` of the session's runs: (scheduled -> completed, started -> completed)."""
+    settings = Settings(
+        temporal_address=stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'],
+        data_dir=Path(stack.env['DURABLE_CHAT_DATA_DIR']),
+    )
+    temporal = await connect(settings, plugins=[PydanticAIPlugin()])
+    round_trip: list[float] = []
+    running: list[float] = []
+    async for execution in temporal.list_workflows(f'WorkflowId = "{workflow_id}"'):
+        handle = temporal.get_workflow_handle(workflow_id, run_id=execution.run_id)
+        scheduled: dict[int, float] = {}
+        started: dict[int, float] = {}
+        for event in (await handle.fetch_history()).events:
+            at = event.event_time.ToDatetime(tzinfo=UTC).timestamp()
+            if event.HasField('activity_task_scheduled_event_attributes'):
+                name = event.activity_task_scheduled_event_attributes.activity_type.name
+                if name.split('__')[-1] == RECALL_MEMORIES:
+                    scheduled[event.event_id] = at
+            elif event.HasField('activity_task_started_event_attributes'):
+                started[event.activity_task_started_event_attributes.scheduled_event_id] = at
+            elif event.HasField('activity_task_completed_event_attributes'):
+                key = event.activity_task_completed_event_attributes.scheduled_event_id
+                if key in scheduled:
+                    round_trip.append(at - scheduled[key])
+                    running.append(at - started[key])
+    return round_trip, running
