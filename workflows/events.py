@@ -1,7 +1,7 @@
 """The session's live tail: agent events, shaped as AG-UI events, appended to a Redis Stream.
 
-Runs inside activities (the model activity streams model events live; pydantic-ai runs tool events
-in activities of their own), never in workflow code. Each entry is tagged with the turn, the model
+Runs inside activities (the model activity streams model events live; a tool's result goes out in
+a local activity of the session, `ChatDurability`), never in workflow code. Each entry is tagged with the turn, the model
 step within the turn and the activity attempt, so a client can drop the partial text of an attempt
 that a retry replaces.
 
