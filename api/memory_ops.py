@@ -55,11 +55,16 @@ _no_standalone: weakref.WeakSet[Client] = weakref.WeakSet()
 """Clients whose server refused a standalone activity: they use the workflow from then on."""
 
 
+def standalone_reads(client: Client) -> bool:
+    """Whether this client's server has run standalone memory reads (not refused them)."""
+    return client not in _no_standalone
+
+
 async def run_memory_operation(
     client: Client, settings: Settings, request: MemoryOperationRequest
 ) -> MemoryOperationResult:
     try:
-        if request.kind in ('list', 'search', 'transcript', 'history') and client not in _no_standalone:
+        if request.kind in ('list', 'search', 'transcript', 'history') and standalone_reads(client):
             try:
                 return await _read(client, settings, request)
             except RPCError as error:

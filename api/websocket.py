@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from durable_chat.api import chat_sessions, limits, metrics, streams
+from durable_chat.api import chat_sessions, limits, metrics, prepared_recall, streams
 from durable_chat.api.auth import Principal
 from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound, SessionUnreadable
 from durable_chat.api.deps import authenticate
@@ -207,7 +207,14 @@ async def _receive(
             # Registered before the signal: its turn's first frame may be relayed before the call returns.
             ticket = socket.first_tokens.accepted()
             try:
-                await chat_sessions.send_message(client, session_id, message)
+                await prepared_recall.send_with_recall(
+                    client,
+                    redis,
+                    settings,
+                    user.username,
+                    session_id,
+                    message,
+                )
             except BaseException:
                 socket.first_tokens.withdraw(ticket)
                 raise

@@ -31,6 +31,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         *GROUND,
         'durable_chat.api',
         'durable_chat.workflows.contract',
+        'durable_chat.workflows.prepared_recall',  # the contract of a recall the API prepares
         'durable_chat.memory.types',
         'durable_chat.memory.operations',
     ),

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from durable_chat.memory.types import RECALL_MEMORIES
 from durable_chat.testing.stack import Workers
-from durable_chat.workflows.contract import workflow_id
 from tests.test_memory_sessions import new_session, say, signed_in
+from tests.test_prepared_recall import recalls
 
 pytestmark = pytest.mark.integration
 
 
 async def recalls_run(temporal_client: Client, session_id: str) -> int:
-    history = await temporal_client.get_workflow_handle(workflow_id(session_id)).fetch_history()
-    return sum(
-        1
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and event.activity_task_scheduled_event_attributes.activity_type.name == RECALL_MEMORIES
-    )
+    """Recalls the session's turns ran: its own recall activities, and the API's prepared ones it took."""
+    activities, prepared = await recalls(temporal_client, session_id)
+    return activities + sum(prepared)
 
 
 async def test_a_user_without_memories_is_recalled_once_then_skipped(

@@ -23,7 +23,17 @@ from typing import Any
 from temporalio import activity
 from temporalio.common import RetryPolicy
 
+from durable_chat.memory.types import RecallResult
 from durable_chat.workflows.events import redis_client
+from durable_chat.workflows.prepared_recall import (
+    CODEC,
+    WAIT_SECONDS,
+    PreparedRecall,
+    empty_key,
+    generation_key,
+    prepared_key,
+    ready_key,
+)
 
 MARKER_TTL_SECONDS = 600
 SKIP_RECALL_PATCH = 'skip-recall-without-memories'
@@ -39,16 +49,6 @@ MEMORY_HINT_ACTIVITY: dict[str, Any] = {
 class MemoryHint:
     generation: int
     known_empty: bool
-
-
-# The user in braces, a Redis Cluster hash tag: `memory_hint` reads both keys in one MGET, which a
-# cluster serves only from one slot.
-def generation_key(user_id: str) -> str:
-    return f'memory:{{{user_id}}}:generation'
-
-
-def empty_key(user_id: str) -> str:
-    return f'memory:{{{user_id}}}:known-empty'
 
 
 @activity.defn(name='memory_hint')
@@ -72,4 +72,31 @@ async def memory_changed(user_id: str) -> None:
     await bump_generation(user_id)
 
 
-HINT_ACTIVITIES = [memory_hint, mark_no_memories, memory_changed]
+@dataclass
+class PreparedLookup:
+    session_id: str
+    message_id: str
+    wanted: PreparedRecall
+    """The recall the turn would run, and the generation its hint read."""
+
+
+@activity.defn(name='prepared_recall')
+async def prepared_recall(lookup: PreparedLookup) -> RecallResult | None:
+    """The API's recall for this message (`workflows/prepared_recall.py`), waited for while it runs;
+    None when there is none, it failed, or it is not the one the turn would run now."""
+    redis = redis_client()
+    key = prepared_key(lookup.session_id, lookup.message_id)
+    raw = await redis.get(key)
+    if raw is not None and not CODEC.validate_json(raw).done:
+        await redis.blpop([ready_key(lookup.session_id, lookup.message_id)], timeout=WAIT_SECONDS)
+        raw = await redis.get(key)
+    if raw is None:
+        return None
+    prepared = CODEC.validate_json(raw)
+    wanted = lookup.wanted
+    if prepared.request != wanted.request or prepared.generation != wanted.generation:
+        return None
+    return prepared.result
+
+
+HINT_ACTIVITIES = [memory_hint, mark_no_memories, memory_changed, prepared_recall]

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         UserPromptPart,
     )
 
-    from durable_chat.memory.types import RECALL_MEMORIES, RecallRequest, RecallResult
+    from durable_chat.memory.types import RECALL_MEMORIES, RecallResult
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
     from durable_chat.workflows.agents.registry import installed
     from durable_chat.workflows.approvals import Approvals
@@ -63,9 +63,12 @@ with workflow.unsafe.imports_passed_through():
         MEMORY_HINT_ACTIVITY,
         SKIP_RECALL_PATCH,
         MemoryHint,
+        PreparedLookup,
         mark_no_memories,
         memory_hint,
+        prepared_recall,
     )
+    from durable_chat.workflows.prepared_recall import PreparedRecall, recall_request
     from durable_chat.workflows.reminders import (
         REMIND_TOOL,
         REMINDERS_PATCH,
@@ -90,7 +93,6 @@ with workflow.unsafe.imports_passed_through():
 TITLE_CHARS = 60
 DROPPED_TEXT_CHARS = 200
 QUEUE_FULL_REPLY = '(Not answered: too many messages were waiting. Send it again when the queue is shorter.)'
-RECALL_MIN_SCORE = 0.25
 """Below this cosine similarity a memory is noise for the message (all-MiniLM-L6-v2: unrelated ~0.0-0.2;
 the lowest correct match in the labelled recall set scores 0.27)."""
 INTERRUPTED_MARKER = '[The user interrupted this answer before it was finished.]'
@@ -116,6 +118,9 @@ PYDANTIC_AI_RUN_ID_PATCH = 'pydantic_ai:stable_default_run_id'
 """pydantic-ai's own patch, decided at an agent run's start (after the turn's recall): decided up front too."""
 TOOL_PATCHES = (STORE_MARKS_CHANGED_PATCH, SKIP_RECALL_PATCH, REMINDERS_PATCH, CHECK_INS_PATCH)
 """Patches the tools decide where they run; a run with `LOCAL_TOOL_EVENTS_PATCH` decides them up front."""
+PREPARED_RECALL_PATCH = 'prepared-recall'
+"""A turn of a user with memories takes the recall the API prepared while the message travelled
+(`workflows/prepared_recall.py`), when it is the one the turn would run, instead of recalling."""
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 QUIET_CONTINUE_AS_NEW_PATCH = 'continue-as-new-when-quiet'
@@ -150,6 +155,8 @@ class ChatSession(
             workflow.patched(PYDANTIC_AI_RUN_ID_PATCH)
         # Only a run that decides it here: an older one delivers tool events as it always did.
         self._local_events = self._up_front and workflow.patched(LOCAL_TOOL_EVENTS_PATCH)
+        # Likewise: a turn takes the recall the API prepared for its message.
+        self._prepared_recall = self._up_front and workflow.patched(PREPARED_RECALL_PATCH)
         if self._local_events:
             # The tools' own patches could otherwise be asked for first right after a tool's result
             # went out in a local activity: the wrong place for a patch (see UP_FRONT_PATCH).
@@ -355,7 +362,7 @@ class ChatSession(
         actions = self._with_client_tools(turn, own, agent.toolsets)
         prompt = self._prompt(turn)
         try:
-            deps.memories = await self._recall(deps, prompt)
+            deps.memories = await self._recall(deps, prompt, turn.message_id)
             result = await self._timed(
                 agent.run(
                     prompt,
@@ -425,19 +432,31 @@ class ChatSession(
         finally:
             self._turn_seconds_used += workflow.time() - started
 
-    async def _recall(self, deps: TurnDeps, text: str) -> list[str]:
+    async def _recall(self, deps: TurnDeps, text: str, message_id: str) -> list[str]:
         """The user's memories closest to this message; a memory outage costs context, not the turn."""
         hint = await self._memory_hint() if self._has(SKIP_RECALL_PATCH) else None
         if hint is not None and hint.known_empty:
             return []
-        request = RecallRequest(self.state.user_id, text, k=self.state.recall_k, min_score=RECALL_MIN_SCORE)
-        try:
-            result: RecallResult = await call_memory(
-                deps, RECALL_MEMORIES, request, RecallResult, schedule_to_close_timeout=timedelta(seconds=15)
+        request = recall_request(self.state.user_id, text, self.state.recall_k)
+        result: RecallResult | None = None
+        if hint is not None and self._prepared_recall:
+            lookup = PreparedLookup(
+                self.state.session_id, message_id, PreparedRecall(request, hint.generation)
             )
-        except ActivityError:
-            workflow.logger.warning('recall failed for turn %s; answering without memories', deps.turn)
-            return []
+            result = await self._run_hint(prepared_recall, lookup)
+        if result is None:
+            try:
+                recalled: RecallResult = await call_memory(
+                    deps,
+                    RECALL_MEMORIES,
+                    request,
+                    RecallResult,
+                    schedule_to_close_timeout=timedelta(seconds=15),
+                )
+            except ActivityError:
+                workflow.logger.warning('recall failed for turn %s; answering without memories', deps.turn)
+                return []
+            result = recalled
         if hint is not None and not result.user_has_memories:
             await self._run_hint(mark_no_memories, self.state.user_id, hint.generation)
         return [m.text for m in result.memories]

@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_chat.api import agents, chat_sessions, limits, streams
+from durable_chat.api import agents, chat_sessions, limits, prepared_recall, streams
 from durable_chat.api.ag_ui import AguiRun, ApprovalPayload, user_text
 from durable_chat.api.auth import Principal
 from durable_chat.api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
@@ -234,7 +234,14 @@ async def _send(
         return _Plan(turn=taken.number)  # sent before: this run is that turn's again
     await limits.enforce(redis, settings, user, 'messages')
     try:
-        await chat_sessions.send_message(client, session_id, message)
+        await prepared_recall.send_with_recall(
+            client,
+            redis,
+            settings,
+            user.username,
+            session_id,
+            message,
+        )
     except MessageRejected as rejected:
         raise HTTPException(rejected.status, rejected.reason) from None
     return _Plan(message_id=message.id)

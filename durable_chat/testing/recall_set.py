@@ -49,7 +49,7 @@ async def score(store: MemoryStore, user_id: str, pairs: list[Pair]) -> RecallSc
 
 NATURAL_FILE = Path(__file__).resolve().parents[2] / 'tests' / 'memory_data' / 'natural.json'
 INSTRUCTIONS_MIN_SCORE = 0.25
-"""The floor a session's recall before a turn passes (`workflows.session.RECALL_MIN_SCORE`)."""
+"""The floor a session's recall before a turn passes (`workflows.prepared_recall.RECALL_MIN_SCORE`)."""
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ PINNED_ACTIVITIES = {
     'agent__summarizer__toolset__<agent>__validate_args',
     'publish_turn_event',
     'publish_tool_event',
+    'prepared_recall',
     'interrupt_turn_stream',
     'compensate_tool_call',
     'create_check_in_schedule',

@@ -70,6 +70,7 @@ def test_the_recorded_scenarios_are_all_there() -> None:
         'ag-ui',
         'ag-ui-client-tool',
         'tool-events',
+        'prepared-recall',
     }
 
 
@@ -97,7 +98,7 @@ class ChatSessionThatSkipsRecall(ChatSession):
     async def run(self, start: SessionStart) -> None:
         await super().run(start)
 
-    async def _recall(self, deps: TurnDeps, text: str) -> list[str]:
+    async def _recall(self, deps: TurnDeps, text: str, message_id: str) -> list[str]:
         return []
 
 

@@ -7,7 +7,12 @@ import json
 
 from temporalio.api.enums.v1 import EventType
 
-from durable_chat.workflows.session import PYDANTIC_AI_RUN_ID_PATCH, TOOL_PATCHES, UP_FRONT_PATCH
+from durable_chat.workflows.session import (
+    PREPARED_RECALL_PATCH,
+    PYDANTIC_AI_RUN_ID_PATCH,
+    TOOL_PATCHES,
+    UP_FRONT_PATCH,
+)
 from durable_chat.workflows.shared import LOCAL_TOOL_EVENTS_PATCH
 from tests.workflows.driver import NewChat
 
@@ -30,5 +35,11 @@ async def test_a_new_session_decides_its_patches_before_its_first_local_activity
         if m.marker_name == 'core_patch'
     ]
     first_local = next(i for i, m in enumerate(markers) if m.marker_name == 'core_local_activity')
-    assert patches == [UP_FRONT_PATCH, PYDANTIC_AI_RUN_ID_PATCH, LOCAL_TOOL_EVENTS_PATCH, *TOOL_PATCHES]
+    assert patches == [
+        UP_FRONT_PATCH,
+        PYDANTIC_AI_RUN_ID_PATCH,
+        LOCAL_TOOL_EVENTS_PATCH,
+        PREPARED_RECALL_PATCH,
+        *TOOL_PATCHES,
+    ]
     assert all(m.marker_name != 'core_patch' for m in markers[first_local:])
