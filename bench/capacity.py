@@ -2,7 +2,10 @@
 worker holds (issue 6, scenario 4).
 
 (a) Idle sessions: created through the API (POST /sessions without a message: one workflow start,
-one workflow task) up to each step; the chat worker's RSS once it is quiet. Temporal's sticky
+one workflow task), 16 at once, up to each step (`--steps ...,100000` runs; at ~60-120 created/s on 2
+cores that step alone takes over half an hour); the creation rate (POSTs answered), the rate through
+the worker's first task (`ready/s`), and each process's RSS once the chat worker is quiet, with the
+size of Temporal's database. Temporal's sticky
 workflow cache (`max_cached_workflows`) bounds how many stay in memory; older ones are evicted and
 replayed on their next message, which is measured last (message -> first token, oldest vs newest).
 (b) Active sessions: that many sessions chatting at once, back to back: first-token latency, beside
@@ -37,6 +40,7 @@ from durable_chat.workflows import worker as worker_module
 
 RESULTS = Path(__file__).parent / 'results'
 CREATE_CONCURRENCY = 16
+CREATE_BATCH = 1000
 QUIET_CPU_PERCENT = 5.0
 PROBES = 5
 
@@ -61,7 +65,17 @@ async def quiet(pid: int, deadline_s: float = 180) -> float:
 
 
 async def create_many(stack: Stack, first: int, count: int, latencies: list[float]) -> list[tuple[str, str]]:
-    """`count` sessions of distinct users; returns (token, session id) in creation order."""
+    """`count` sessions of distinct users, CREATE_CONCURRENCY at a time; returns (token, session id) in
+    creation order. Batches of CREATE_BATCH keep a 100,000-session step from holding 100,000 tasks."""
+    created: list[tuple[str, str]] = []
+    for start in range(first, first + count, CREATE_BATCH):
+        created += await _create_batch(stack, start, min(CREATE_BATCH, first + count - start), latencies)
+    return created
+
+
+async def _create_batch(
+    stack: Stack, first: int, count: int, latencies: list[float]
+) -> list[tuple[str, str]]:
     gate = asyncio.Semaphore(CREATE_CONCURRENCY)
 
     async def one(index: int, http: httpx.AsyncClient) -> tuple[str, str]:
@@ -98,6 +112,12 @@ def _tuple(index: int | None) -> tuple[int] | None:
     return None if index is None else (index,)
 
 
+def _database_mib(stack: Stack) -> float:
+    """The dev server's SQLite database with its write-ahead log: where idle sessions live."""
+    files = stack.temporal.folder.glob('temporal.db*')
+    return round(sum(f.stat().st_size for f in files) / (1024 * 1024), 1)
+
+
 async def idle_sessions(
     stack: Stack, steps: list[int], details: dict[str, Any]
 ) -> dict[str, dict[str, float]]:
@@ -107,19 +127,27 @@ async def idle_sessions(
     rows: list[dict[str, Any]] = []
     sessions: list[tuple[str, str]] = []
     latencies: list[float] = []
+    creating = 0.0
     for step in steps:
         started = time.monotonic()
         sessions += await create_many(stack, len(sessions), step - len(sessions), latencies)
         created_in = time.monotonic() - started
-        settled_in = await quiet(worker)
+        creating += created_in
+        # The worker may trail the creations by minutes at large steps (Temporal queues their tasks).
+        settled_in = await quiet(worker, deadline_s=max(180.0, step / 20))
         row = {
             'sessions': step,
             'create_seconds': round(created_in, 1),
             'sessions_per_s': round((step - (rows[-1]['sessions'] if rows else 0)) / created_in, 1),
             'settle_seconds': round(settled_in, 1),
+            # Through the worker's first task too (Temporal queues what the worker has not taken yet).
+            'ready_per_s': round(
+                (step - (rows[-1]['sessions'] if rows else 0)) / (created_in + settled_in), 1
+            ),
             'chat_worker_rss_mib': rss_mib(worker),
             'api_rss_mib': rss_mib(stack.pids['api']),
             'temporal_rss_mib': rss_mib(stack.pids['temporal']),
+            'temporal_db_mib': _database_mib(stack),
         }
         rows.append(row)
         print(f'  {row}', flush=True)
@@ -135,8 +163,10 @@ async def idle_sessions(
     # The oldest sessions were evicted long ago (replayed on this message); the newest are cached.
     oldest = [await message_to_first_token(stack, *s) for s in sessions[:PROBES]]
     newest = [await message_to_first_token(stack, *s) for s in sessions[-PROBES:]]
+    details['create_rate_per_s'] = round(len(sessions) / creating, 1)
     return {
         'create session (POST /sessions, no message)': summary(latencies),
+        f'create sessions, {CREATE_CONCURRENCY} at once': {'sessions_per_s': details['create_rate_per_s']},
         f'oldest idle session of {len(sessions)}: message -> first token': summary(oldest),
         f'newest idle session of {len(sessions)}: message -> first token': summary(newest),
     }
@@ -226,12 +256,15 @@ def steps_table(details: dict[str, Any]) -> str:
         f'cache: {details["max_cached_workflows"]} ({details.get("source", "")}); '
         f'~{details["kib_per_cached_session"]} KiB per cached session',
         '',
-        '| sessions | create s | sessions/s | settle s | chat worker MiB | API MiB | Temporal MiB |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
+        '| sessions | create s | created/s | settle s | ready/s | chat worker MiB | API MiB | Temporal MiB '
+        '| Temporal DB MiB |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ]
     lines += [
         f'| {r["sessions"]} | {r["create_seconds"]} | {r["sessions_per_s"]} | {r["settle_seconds"]} '
-        f'| {r["chat_worker_rss_mib"]} | {r["api_rss_mib"]} | {r["temporal_rss_mib"]} |'
+        f'| {r.get("ready_per_s", "")} '
+        f'| {r["chat_worker_rss_mib"]} | {r["api_rss_mib"]} | {r["temporal_rss_mib"]} '
+        f'| {r.get("temporal_db_mib", "")} |'
         for r in details['steps']
     ]
     return '\n'.join(lines)
@@ -257,11 +290,14 @@ async def main(args: argparse.Namespace) -> None:
     )
     lines = ['| path | n | p50 ms | p95 ms | mean ms |', '| --- | --- | --- | --- | --- |']
     lines += [
-        f'| {p} | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} | {s["mean_ms"]} |' for p, s in results.items()
+        f'| {p} | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} | {s["mean_ms"]} |'
+        for p, s in results.items()
+        if 'n' in s
     ]
     active = details['active']
     lines += [
         '',
+        f'creation: {details["create_rate_per_s"]} sessions/s, {CREATE_CONCURRENCY} POST /sessions at once',
         f'active: {active["sessions"]} sessions, {active["turns_per_s"]} turns/s, errors: {active["errors"] or "none"}',
         '',
         steps_table(details),
