@@ -78,7 +78,7 @@ class EmbeddingMismatch(RuntimeError):
 
 
 class QdrantCollection:
-    """One collection over an `AsyncQdrantClient` (local mode on disk, or a server)."""
+    """One collection over an `AsyncQdrantClient` (Qdrant Edge or local mode on disk, or a server)."""
 
     def __init__(
         self,
@@ -89,13 +89,14 @@ class QdrantCollection:
         name: str | None = None,
         offload: bool = False,
     ) -> None:
-        """`offload=True` runs every Qdrant call on a thread of its own: for local mode, whose
-        `async` methods compute in the caller's thread (a filtered search scans every point in
-        Python: ~10 ms at 1k points, ~0.5 s at 50k) and would otherwise stall the event loop that
-        also streams tokens and heartbeats activities. Open such a client with
+        """`offload=True` runs every Qdrant call on a thread of its own: for the embedded engines,
+        whose `async` methods compute in the caller's thread and would otherwise stall the event
+        loop that also streams tokens and heartbeats activities (local mode's filtered search scans
+        every point in Python: ~10 ms at 1k points, ~0.5 s at 50k; Edge's calls are short, but a
+        long scroll or delete is not). Open a local-mode client with
         `force_disable_check_same_thread=True` (its SQLite file is then used from that thread).
-        Measured at 1k points: the longest stall of a recall drops from ~100 ms to ~30 ms; what is
-        left is the scan holding the GIL.
+        Measured at 1k points in local mode: the longest stall of a recall drops from ~100 ms to
+        ~30 ms; what is left is the scan holding the GIL.
         """
         self.client = client
         self._thread = _LoopThread() if offload else None

@@ -188,9 +188,7 @@ class AsyncQdrantEdge(AsyncQdrantBase):
             segments_count=info.segments_count,
             payload_schema={},
             config=models.CollectionConfig(
-                params=models.CollectionParams(
-                    vectors=vectors.get('', vectors) if '' in vectors else vectors
-                ),
+                params=models.CollectionParams(vectors=vectors[''] if '' in vectors else vectors),
                 hnsw_config=models.HnswConfig(m=0, ef_construct=100, full_scan_threshold=10000),
                 optimizer_config=models.OptimizersConfig(
                     deleted_threshold=0.2,
