@@ -388,6 +388,11 @@ def latency_table(store: dict[str, Any], api: dict[str, Any] | None) -> list[str
     for label, s, target in rows:
         goal = f'< {TARGETS_MS[target]} ms' if target else ''
         lines.append(f'| {label} | {s["n"]} | {s["p50_ms"]} | {s["p95_ms"]} | {goal} |')
+    if api is not None:
+        lines += [
+            '',
+            f'turns that took the recall the API prepared: {api["turns that took the recall the API prepared"]}',
+        ]
     return lines
 
 

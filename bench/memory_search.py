@@ -152,19 +152,26 @@ async def at_thousand(requests: int, turns: int, memories: int = 1000) -> dict[s
             await client.send(f'q-{turn}', next(questions))
             await client.wait_for(lambda t=turn: client.finished(t))
         await client.disconnect()
-        round_trip, running = await recall_activity_times(stack, f'chat-{session_id}')
+        round_trip, running, prepared = await recall_activity_times(stack, f'chat-{session_id}')
     finally:
         stack.stop()
     return {
         'memories_of_user': memories,
         'GET /memories?q= (API, top 10)': summary(search),
-        'recall_memories before a turn, scheduled -> completed': summary(round_trip[1:]),
-        'recall_memories on the memory worker, started -> completed': summary(running[1:]),
+        # A turn that takes the recall the API prepared (workflows/prepared_recall.py) runs none.
+        'recall_memories before a turn, scheduled -> completed': _summary(round_trip[1:]),
+        'recall_memories on the memory worker, started -> completed': _summary(running[1:]),
+        'turns that took the recall the API prepared': prepared,
     }
 
 
-async def recall_activity_times(stack: Stack, workflow_id: str) -> tuple[list[float], list[float]]:
-    """Each `recall_memories` of the session's runs: (scheduled -> completed, started -> completed)."""
+def _summary(samples: list[float]) -> dict[str, float]:
+    return summary(samples) if samples else {'n': 0, 'p50_ms': float('nan'), 'p95_ms': float('nan')}
+
+
+async def recall_activity_times(stack: Stack, workflow_id: str) -> tuple[list[float], list[float], int]:
+    """Each `recall_memories` of the session's runs: (scheduled -> completed, started -> completed),
+    and how many prepared recalls its turns took instead (local activities)."""
     settings = Settings(
         temporal_address=stack.env['DURABLE_CHAT_TEMPORAL_ADDRESS'],
         data_dir=Path(stack.env['DURABLE_CHAT_DATA_DIR']),
@@ -172,6 +179,7 @@ async def recall_activity_times(stack: Stack, workflow_id: str) -> tuple[list[fl
     temporal = await connect(settings, plugins=[PydanticAIPlugin()])
     round_trip: list[float] = []
     running: list[float] = []
+    prepared = 0
     async for execution in temporal.list_workflows(f'WorkflowId = "{workflow_id}"'):
         handle = temporal.get_workflow_handle(workflow_id, run_id=execution.run_id)
         scheduled: dict[int, float] = {}
@@ -182,6 +190,9 @@ async def recall_activity_times(stack: Stack, workflow_id: str) -> tuple[list[fl
                 name = event.activity_task_scheduled_event_attributes.activity_type.name
                 if name.split('__')[-1] == RECALL_MEMORIES:
                     scheduled[event.event_id] = at
+            elif event.HasField('marker_recorded_event_attributes'):
+                data = event.marker_recorded_event_attributes.details.get('data')
+                prepared += bool(data and data.payloads and b'"prepared_recall"' in data.payloads[0].data)
             elif event.HasField('activity_task_started_event_attributes'):
                 started[event.activity_task_started_event_attributes.scheduled_event_id] = at
             elif event.HasField('activity_task_completed_event_attributes'):
@@ -189,4 +200,4 @@ async def recall_activity_times(stack: Stack, workflow_id: str) -> tuple[list[fl
                 if key in scheduled:
                     round_trip.append(at - scheduled[key])
                     running.append(at - started[key])
-    return round_trip, running
+    return round_trip, running, prepared
