@@ -8,7 +8,7 @@ live tail of the turn in progress.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -28,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
         UserPromptPart,
     )
 
-    from durable_chat.memory.types import RECALL_MEMORIES, RecallResult
+    # In the sandbox's modules, not only imported by a passed-through one: pydantic resolves the
+    # memory results' field types there when an activity's result is decoded.
+    import durable_chat.memory.types  # noqa: F401
     from durable_chat.workflows.activities import interrupt_turn_stream, publish_turn_event
     from durable_chat.workflows.agents.registry import installed
     from durable_chat.workflows.approvals import Approvals
@@ -59,16 +61,8 @@ with workflow.unsafe.imports_passed_through():
         UserMessage,
     )
     from durable_chat.workflows.history import without_exchange
-    from durable_chat.workflows.memory_hints import (
-        MEMORY_HINT_ACTIVITY,
-        SKIP_RECALL_PATCH,
-        MemoryHint,
-        PreparedLookup,
-        mark_no_memories,
-        memory_hint,
-        prepared_recall,
-    )
-    from durable_chat.workflows.prepared_recall import PreparedRecall, recall_request
+    from durable_chat.workflows.memory_hints import SKIP_RECALL_PATCH
+    from durable_chat.workflows.recall import PREPARED_RECALL_PATCH, Recall
     from durable_chat.workflows.reminders import (
         REMIND_TOOL,
         REMINDERS_PATCH,
@@ -86,7 +80,7 @@ with workflow.unsafe.imports_passed_through():
         TurnEvent,
     )
     from durable_chat.workflows.tool_calls import tool_calls
-    from durable_chat.workflows.tools import STORE_MARKS_CHANGED_PATCH, call_memory
+    from durable_chat.workflows.tools import STORE_MARKS_CHANGED_PATCH
     from durable_chat.workflows.turn_words import advice, duration, max_tokens, model_failure, unavailable
     from durable_chat.workflows.upkeep import archive_old_turns, compact_history, should_continue_as_new
 
@@ -118,9 +112,6 @@ PYDANTIC_AI_RUN_ID_PATCH = 'pydantic_ai:stable_default_run_id'
 """pydantic-ai's own patch, decided at an agent run's start (after the turn's recall): decided up front too."""
 TOOL_PATCHES = (STORE_MARKS_CHANGED_PATCH, SKIP_RECALL_PATCH, REMINDERS_PATCH, CHECK_INS_PATCH)
 """Patches the tools decide where they run; a run with `LOCAL_TOOL_EVENTS_PATCH` decides them up front."""
-PREPARED_RECALL_PATCH = 'prepared-recall'
-"""A turn of a user with memories takes the recall the API prepared while the message travelled
-(`workflows/prepared_recall.py`), when it is the one the turn would run, instead of recalling."""
 TIME_BUDGET = 'time budget'
 """Who stopped a turn that ran out of time (`TURN_INTERRUPTED`'s `by`)."""
 QUIET_CONTINUE_AS_NEW_PATCH = 'continue-as-new-when-quiet'
@@ -135,7 +126,7 @@ _R = TypeVar('_R')
 
 @workflow.defn(name=WORKFLOW_NAME)
 class ChatSession(
-    PydanticAIWorkflow, SessionUpdates, Approvals, Reminders, CheckIns, Compensating, ClientTools
+    PydanticAIWorkflow, SessionUpdates, Approvals, Recall, Reminders, CheckIns, Compensating, ClientTools
 ):
     # The worker registers the agents of its registry (`workflows.agents`), read at its start.
     __pydantic_ai_agents__ = ()
@@ -431,48 +422,6 @@ class ChatSession(
             return await asyncio.wait_for(run, timeout=left)
         finally:
             self._turn_seconds_used += workflow.time() - started
-
-    async def _recall(self, deps: TurnDeps, text: str, message_id: str) -> list[str]:
-        """The user's memories closest to this message; a memory outage costs context, not the turn."""
-        hint = await self._memory_hint() if self._has(SKIP_RECALL_PATCH) else None
-        if hint is not None and hint.known_empty:
-            return []
-        request = recall_request(self.state.user_id, text, self.state.recall_k)
-        result: RecallResult | None = None
-        if hint is not None and self._prepared_recall:
-            lookup = PreparedLookup(
-                self.state.session_id, message_id, PreparedRecall(request, hint.generation)
-            )
-            result = await self._run_hint(prepared_recall, lookup)
-        if result is None:
-            try:
-                recalled: RecallResult = await call_memory(
-                    deps,
-                    RECALL_MEMORIES,
-                    request,
-                    RecallResult,
-                    schedule_to_close_timeout=timedelta(seconds=15),
-                )
-            except ActivityError:
-                workflow.logger.warning('recall failed for turn %s; answering without memories', deps.turn)
-                return []
-            result = recalled
-        if hint is not None and not result.user_has_memories:
-            await self._run_hint(mark_no_memories, self.state.user_id, hint.generation)
-        return [m.text for m in result.memories]
-
-    async def _memory_hint(self) -> MemoryHint | None:
-        """None when Redis can't say: the turn then recalls, as it would without hints."""
-        return await self._run_hint(memory_hint, self.state.user_id)
-
-    async def _run_hint(self, activity: Callable[..., Awaitable[_R]], *args: Any) -> _R | None:
-        # The result type is the activity's own return annotation (temporalio ignores a
-        # `result_type` given with an activity function).
-        try:
-            return await workflow.execute_local_activity(activity, args=args, **MEMORY_HINT_ACTIVITY)
-        except LOCAL_ACTIVITY_FAILED:
-            workflow.logger.warning('memory hint %s failed', activity.__name__)
-            return None
 
     async def _answer_deferred(self, turn: Turn, requests: DeferredToolRequests) -> DeferredToolResults:
         """Approvals from a person; the calls of the tools the session answers itself (`remind`, `check_in`)."""
