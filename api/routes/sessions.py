@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from durable_chat.api import agents, chat_sessions, check_ins, limits
+from durable_chat.api import agents, chat_sessions, check_ins, limits, prepared_recall
 from durable_chat.api.chat_sessions import SessionOwners
 from durable_chat.api.check_ins import ListedCheckIn
 from durable_chat.api.deps import CurrentUser, RedisClient, SettingsDep, TemporalClient
@@ -262,7 +262,7 @@ async def post_message(
     await owners.authorize(session_id, user, owner_only=True)
     await limits.enforce(redis, settings, user, 'messages')  # over the limit: never signalled
     try:
-        await chat_sessions.send_message(client, session_id, message)
+        await prepared_recall.send_with_recall(client, redis, settings, user.username, session_id, message)
     except MessageRejected as rejected:
         raise HTTPException(rejected.status, rejected.reason) from None
     return {'session_id': session_id, 'message_id': message.id}

@@ -60,7 +60,7 @@ async def run(users: int, turns: int, faults: int, seed: int, settle_bound: floa
                 'settled', held, f'{user.name}: settled after {took} s, gave up on turns {user.gave_up}'
             )
         await asyncio.to_thread(stack.stop_memory_worker)
-        await check_all(client, people, stack.folder / 'qdrant', verdict)
+        await check_all(client, people, stack.folder, verdict)
         for user in people:
             await user.close()
         known = [v for v in settled.values() if v is not None]

@@ -8,13 +8,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 from temporalio.client import Client
 
 from bench.chaos.history import SessionHistory, read_session
 from bench.chaos.render import is_gap, view
 from bench.chaos.users import User, delegated_task
+from durable_chat.memory.collection import open_client
 from durable_chat.memory.rules import normalise
+from durable_chat.settings import Settings
 from durable_chat.testing.scripted import expected_reply
 from durable_chat.workflows.contract import SA_STATUS, workflow_id
 from durable_chat.workflows.delegation import DELEGATE_TOOL
@@ -139,23 +141,26 @@ def check_session(user: User, history: SessionHistory, verdict: Verdict) -> None
     verdict.figures['continue-as-new runs'] += history.runs - 1
 
 
-def check_memory(
-    users: list[User], histories: list[SessionHistory], qdrant_path: Path, verdict: Verdict
+async def check_memory(
+    users: list[User], histories: list[SessionHistory], data_dir: Path, verdict: Verdict
 ) -> None:
-    """Each fact a user asked to remember is one point in Qdrant, and was added once in history."""
+    """Each fact a user asked to remember is one point in Qdrant (opened as the product opens it,
+    under the stack's data dir), and was added once in history."""
     added = Counter(
         (s.memory.user_id, normalise(s.memory.text))
         for h in histories
         for s in h.stores
         if s.action == 'added'
     )
-    store = QdrantClient(path=str(qdrant_path))
+    store, _offload = await open_client(Settings(data_dir=data_dir))
     try:
         for user, history in zip(users, histories, strict=True):
             user_filter = models.Filter(
                 must=[models.FieldCondition(key='user_id', match=models.MatchValue(value=user.name))]
             )
-            points, _ = store.scroll('memories', scroll_filter=user_filter, limit=10_000, with_payload=True)
+            points, _ = await store.scroll(
+                'memories', scroll_filter=user_filter, limit=10_000, with_payload=True
+            )
             stored = Counter(normalise(str(p.payload['text'])) for p in points if p.payload)
             facts = [
                 m.text.removeprefix('remember that ')
@@ -168,12 +173,13 @@ def check_memory(
                 detail = f'{user.name} {fact!r}: {stored[key]} points, added {added[(user.name, key)]} times'
                 verdict.check('memory_once', once, detail)
     finally:
-        store.close()
+        await store.close()
 
 
-async def check_all(client: Client, users: list[User], qdrant_path: Path | None, verdict: Verdict) -> None:
+async def check_all(client: Client, users: list[User], data_dir: Path | None, verdict: Verdict) -> None:
+    """`data_dir`: the stack's, to read its memory store (None: the memory is not checked)."""
     histories = [await read_session(client, u.session_id) for u in users]
     for user, history in zip(users, histories, strict=True):
         check_session(user, history, verdict)
-    if qdrant_path is not None:
-        check_memory(users, histories, qdrant_path, verdict)
+    if data_dir is not None:
+        await check_memory(users, histories, data_dir, verdict)

@@ -71,7 +71,7 @@ class ChaosStack(stack.Stack):
         self._process(kind, index).restart()
 
     def stop_memory_worker(self) -> None:
-        """Local-mode Qdrant belongs to one process: stop its owner before reading the store."""
+        """The embedded Qdrant belongs to one process: stop its owner before reading the store."""
         self.workers.memory.stop()
 
     def stop(self, kill: bool = True) -> None:
