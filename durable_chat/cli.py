@@ -42,7 +42,7 @@ def _uvicorn_server(settings: Settings) -> uvicorn.Server:
 
 
 async def _serve_all(settings: Settings, announce: Callable[[], None]) -> None:
-    """Worker and API in one process: Qdrant local mode allows one process (docs/architecture.md, "Processes")."""
+    """Worker and API in one process: the embedded Qdrant allows one process (docs/architecture.md, "Processes")."""
     from durable_chat.workflows.worker import run_worker
 
     stop_worker = asyncio.Event()

@@ -49,7 +49,7 @@ def shared_env(
 
 
 class Workers:
-    """The workers on one set of settings: one memory worker (Qdrant local mode allows one process, it
+    """The workers on one set of settings: one memory worker (the embedded Qdrant allows one process, it
     owns the store under the data dir) and chat workers that come and go around it."""
 
     def __init__(self, env: Mapping[str, str], cwd: Path | None = None, logs: Path | None = None) -> None:
