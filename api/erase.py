@@ -10,7 +10,6 @@ retried erase finishes the job.
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +23,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_chat.api import chat_sessions
 from durable_chat.api.chat_sessions import SessionClosed, SessionNotFound, SessionUnreadable
 from durable_chat.api.limits import websockets_key
-from durable_chat.api.memory_ops import READ_ACTIVITY, run_memory_operation, whole_conversation
+from durable_chat.api.memory_ops import run_memory_operation, whole_conversation
 from durable_chat.api.schemas import MemoryHistory
-from durable_chat.memory.operations import ERASE_USER, MemoryOperationRequest, UserPoints
+from durable_chat.memory.operations import MemoryOperationRequest, UserPoints
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import (
     CHECK_IN_DUE,
@@ -172,14 +171,8 @@ async def erase_user(client: Client, redis: aioredis.Redis, settings: Settings, 
     # The sessions' keys go before their runs, whose listing is what names them to a retried erase.
     keys = await _erase_keys(redis, user_id, sessions)
     deleted_runs = await _delete_runs(client, runs)
-    points: UserPoints = await client.execute_activity(
-        ERASE_USER,
-        UserPoints(user_id),
-        id=f'erase-user-{uuid.uuid4().hex}',
-        task_queue=settings.memory_task_queue,
-        result_type=UserPoints,
-        **READ_ACTIVITY,
-    )
+    erased = await run_memory_operation(client, settings, MemoryOperationRequest('erase_user', user_id))
+    points = erased.erased or UserPoints(user_id)
     keys += await _erase_keys(redis, user_id, sessions)  # again: what a dying run still wrote
     log.info('erased user %s: %d sessions, %d runs, %d keys', user_id, len(sessions), deleted_runs, keys)
     return UserErased(

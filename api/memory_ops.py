@@ -23,12 +23,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_chat.memory.operations import (
+    ERASE_USER,
     MEMORY_OPERATION_WORKFLOW,
     READ_TRANSCRIPT,
     MemoryOperationRequest,
     MemoryOperationResult,
     TranscriptChunk,
     TranscriptRequest,
+    UserPoints,
 )
 from durable_chat.memory.types import (
     LIST_MEMORIES,
@@ -55,23 +57,34 @@ _no_standalone: weakref.WeakSet[Client] = weakref.WeakSet()
 """Clients whose server refused a standalone activity: they use the workflow from then on."""
 
 
+STANDALONE_KINDS = ('list', 'search', 'transcript', 'history', 'erase_user')
+"""Operations that run as one standalone activity when the server has them (no workflow needed)."""
+
+
 def standalone_reads(client: Client) -> bool:
     """Whether this client's server has run standalone memory reads (not refused them)."""
     return client not in _no_standalone
+
+
+def refused_standalone(client: Client, error: RPCError) -> bool:
+    """Whether `error` is the server refusing standalone activities; remembered for the client."""
+    if error.status != RPCStatusCode.UNIMPLEMENTED:
+        return False
+    _no_standalone.add(client)
+    log.info('the Temporal server has no standalone activities; memory reads run a workflow')
+    return True
 
 
 async def run_memory_operation(
     client: Client, settings: Settings, request: MemoryOperationRequest
 ) -> MemoryOperationResult:
     try:
-        if request.kind in ('list', 'search', 'transcript', 'history') and standalone_reads(client):
+        if request.kind in STANDALONE_KINDS and standalone_reads(client):
             try:
                 return await _read(client, settings, request)
             except RPCError as error:
-                if error.status != RPCStatusCode.UNIMPLEMENTED:
+                if not refused_standalone(client, error):
                     raise
-                _no_standalone.add(client)
-                log.info('the Temporal server has no standalone activities; memory reads run a workflow')
         return await client.execute_workflow(
             MEMORY_OPERATION_WORKFLOW,
             request,
@@ -108,6 +121,9 @@ async def _read(client: Client, settings: Settings, request: MemoryOperationRequ
             client, settings, MEMORY_HISTORY, HistoryRequest(user, request.memory_id or ''), HistoryResult
         )
         return MemoryOperationResult(memories=[found.memory] if found.memory else [], versions=found.versions)
+    if request.kind == 'erase_user':
+        erased = await _activity(client, settings, ERASE_USER, UserPoints(user), UserPoints)
+        return MemoryOperationResult(erased=erased)
     chunk = await _activity(
         client,
         settings,

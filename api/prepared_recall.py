@@ -12,9 +12,10 @@ from datetime import timedelta
 import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
+from temporalio.service import RPCError
 
 from durable_chat.api import chat_sessions
-from durable_chat.api.memory_ops import standalone_reads
+from durable_chat.api.memory_ops import refused_standalone, standalone_reads
 from durable_chat.memory.types import RECALL_MEMORIES, RecallResult
 from durable_chat.settings import Settings
 from durable_chat.workflows.contract import UserMessage
@@ -89,7 +90,8 @@ async def _recall(
             retry_policy=RetryPolicy(maximum_attempts=2),
         )
     except Exception as error:  # the turn recalls itself; nothing is lost
-        log.info('prepared recall for message %s failed: %s', message_id, error)
+        if not (isinstance(error, RPCError) and refused_standalone(client, error)):
+            log.info('prepared recall for message %s failed: %s', message_id, error)
     prepared.done = True
     try:
         ready = ready_key(session_id, message_id)

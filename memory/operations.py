@@ -12,7 +12,9 @@ from durable_chat.memory.types import Memory
 
 MEMORY_OPERATION_WORKFLOW = 'MemoryOperation'
 
-OperationKind = Literal['list', 'search', 'forget', 'forget_all', 'transcript', 'history', 'undo']
+OperationKind = Literal[
+    'list', 'search', 'forget', 'forget_all', 'transcript', 'history', 'undo', 'erase_user'
+]
 
 # Transcript archive activities: persisted names, never rename.
 ARCHIVE_TURNS = 'archive_turns'
@@ -78,3 +80,5 @@ class MemoryOperationResult:
     """`history`: the memory's previous versions, newest first (`memories` holds the current one)."""
     undone: str = ''
     """`undo`: what was undone ('update', 'add' or '')."""
+    erased: UserPoints | None = None
+    """`erase_user`: the points deleted."""

@@ -1,9 +1,9 @@
 """MemoryOperation: how the API writes memory (forget) without opening Qdrant itself.
 
-Qdrant local mode belongs to one process, the memory worker. The API runs this short workflow on
+The embedded Qdrant belongs to one process, the memory worker. The API runs this short workflow on
 the memory task queue, which calls the memory activities there; with a Qdrant server the same path
-works for any number of memory workers. Reads are standalone activities (api/memory_ops.py), and
-run here only on a server without them.
+works for any number of memory workers. Reads and a user's erase are standalone activities
+(api/memory_ops.py, api/erase.py), and run here only on a server without them.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from durable_chat.memory.operations import (
+        ERASE_USER,
         MEMORY_OPERATION_WORKFLOW,
         READ_TRANSCRIPT,
         MemoryOperationRequest,
         MemoryOperationResult,
         TranscriptChunk,
         TranscriptRequest,
+        UserPoints,
     )
     from durable_chat.memory.types import (
         FORGET_MEMORY,
@@ -98,6 +100,11 @@ class MemoryOperation:
                     FORGET_MEMORY, forget, result_type=ForgetResult, **_ACTIVITY
                 )
                 return MemoryOperationResult(deleted=done.deleted)
+            case 'erase_user':
+                erased = await workflow.execute_activity(
+                    ERASE_USER, UserPoints(user), result_type=UserPoints, **_ACTIVITY
+                )
+                return MemoryOperationResult(erased=erased)
 
     async def _history(self, request: MemoryOperationRequest) -> HistoryResult:
         return await workflow.execute_activity(

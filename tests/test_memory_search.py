@@ -106,3 +106,15 @@ async def test_a_server_without_standalone_activities_answers_through_the_workfl
         await read_back(heidi)
         await read_back(heidi)  # the API remembers the server's answer and goes straight to the workflow
     assert await memory_operations(client, at_least=4) >= 4  # two reads, twice
+
+
+async def test_a_server_without_standalone_activities_erases_a_user_through_the_workflow(
+    without_standalone_activities: tuple[str, str],
+) -> None:
+    api_url, _address = without_standalone_activities
+    async with signed_in(api_url, 'ivan') as ivan:
+        await tell(api_url, ivan, 'ivan')
+        erased = await ivan.delete('/me')
+        assert erased.status_code == 200, erased.text
+        assert erased.json()['memories'] == len(FACTS)
+        assert (await ivan.get('/memories')).json() == []
