@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from pydantic_ai.durable_exec.temporal._activity_execution import (
+    _await_with_single_cancel,  # pyright: ignore[reportPrivateUsage]
+)
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -27,7 +30,9 @@ from durable_chat.workflows.tools import call_memory
 
 PREPARED_RECALL_PATCH = 'prepared-recall'
 """A turn of a user with memories takes the recall the API prepared while the message travelled
-(`workflows/prepared_recall.py`), when it is the one the turn would run, instead of recalling."""
+(`workflows/prepared_recall.py`), when it is the one the turn would run, instead of recalling; and an
+interrupt that lands as the recall's activities complete stops the turn (`keep_cancel`), instead of
+being answered by their result and lost."""
 _R = TypeVar('_R')
 
 
@@ -60,6 +65,7 @@ class Recall:
                     RECALL_MEMORIES,
                     request,
                     RecallResult,
+                    keep_cancel=self._prepared_recall,
                     schedule_to_close_timeout=timedelta(seconds=15),
                 )
             except ActivityError:
@@ -77,8 +83,13 @@ class Recall:
     async def _run_hint(self, activity: Callable[..., Awaitable[_R]], *args: Any) -> _R | None:
         # The result type is the activity's own return annotation (temporalio ignores a
         # `result_type` given with an activity function).
+        running = workflow.start_local_activity(activity, args=args, **MEMORY_HINT_ACTIVITY)
         try:
-            return await workflow.execute_local_activity(activity, args=args, **MEMORY_HINT_ACTIVITY)
+            if self._prepared_recall:
+                # An interrupt that lands while it runs: a plain await can get the activity's result
+                # instead of the cancel, and the turn would go on to the model as if not interrupted.
+                return await _await_with_single_cancel(running)
+            return await running
         except LOCAL_ACTIVITY_FAILED:
             workflow.logger.warning('memory hint %s failed', activity.__name__)
             return None

@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic_ai import RunContext
+from pydantic_ai.durable_exec.temporal._activity_execution import (
+    _await_with_single_cancel,  # pyright: ignore[reportPrivateUsage]
+)
 from pydantic_ai.toolsets import FunctionToolset
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -46,15 +49,21 @@ STORE_MARKS_CHANGED_PATCH = 'store-marks-memory-changed'
 memory_tools = FunctionToolset[TurnDeps](id='memory')
 
 
-async def call_memory(deps: TurnDeps, name: str, request: Any, result_type: type, **config: Any) -> Any:
-    """Runs a memory activity on the memory task queue (from workflow code)."""
-    return await workflow.execute_activity(
+async def call_memory(
+    deps: TurnDeps, name: str, request: Any, result_type: type, keep_cancel: bool = False, **config: Any
+) -> Any:
+    """Runs a memory activity on the memory task queue (from workflow code).
+
+    `keep_cancel`: a cancel of the calling task that lands as the activity completes is raised, not
+    answered by the activity's result (which a plain await of the activity can do)."""
+    running = workflow.start_activity(
         name,
         request,
         task_queue=deps.memory_task_queue,
         result_type=result_type,
         **{**MEMORY_ACTIVITY, **config},
     )
+    return await (_await_with_single_cancel(running) if keep_cancel else running)
 
 
 def _failure(error: ActivityError) -> str:

@@ -133,6 +133,22 @@ async def own_queue(
         await chat.handle.terminate('test over')
 
 
+async def task_failure(chat: Chat) -> str | None:
+    """What the run's last failed workflow task says, with its causes (None if none failed)."""
+    failed = [
+        e.workflow_task_failed_event_attributes.failure
+        async for e in chat.handle.fetch_history_events()
+        if e.HasField('workflow_task_failed_event_attributes')
+    ]
+    if not failed:
+        return None
+    said, failure = [], failed[-1]
+    while failure.message:
+        said.append(failure.message)
+        failure = failure.cause
+    return ' <- '.join(said)
+
+
 async def start_input(chat: Chat) -> Payload:
     """What the current run started from: the state its predecessor carried."""
     first_event = (await chat.handle.fetch_history()).events[0]
@@ -181,16 +197,21 @@ async def test_a_blob_the_store_lost_is_said_in_words_and_put_back_the_session_a
         await chat.client.data_converter.decode([carried])
 
     async with own_queue.worker():
-        # The worker cannot rebuild the run without its start input: the query fails, saying why.
-        # (A busy machine may take a while to hand the new worker the query: the server then gives
-        # up on that one, and the next is asked.)
+        # The worker cannot rebuild the run without its start input: the query fails, saying why,
+        # or (once the worker's workflow task failed on it) the server refuses queries and the
+        # history's failed workflow task says why. A busy machine may take a while to hand the new
+        # worker the query: the server then gives up on that one, and the next is asked.
         async def refused() -> str | None:
             try:
                 await chat.handle.query(QUERY_SNAPSHOT, rpc_timeout=QUERY_WAIT)
             except WorkflowQueryFailedError as error:
                 return str(error)
             except RPCError as error:
-                if error.status != RPCStatusCode.DEADLINE_EXCEEDED and 'timed out' not in error.message:
+                if error.status == RPCStatusCode.FAILED_PRECONDITION:
+                    return await task_failure(chat)
+                # The server's query timeout, or the client's deadline (CANCELLED, 'Timeout expired').
+                waited = error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+                if not waited and 'timed out' not in error.message:
                     raise
                 return None
             raise AssertionError('the session answered without its start input')
