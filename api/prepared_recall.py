@@ -45,12 +45,13 @@ async def send_with_recall(
     """`chat_sessions.send_message`, with the turn's recall started beside the signal when the user
     has memories.
     A Redis or Temporal hiccup here costs nothing but the head start: the turn then recalls itself."""
-    try:
-        prepared = await _begin(redis, settings, user_id, session_id, message)
-    except aioredis.RedisError as error:
-        log.info('recall not prepared for message %s: %s', message.id, error)
-        prepared = None
-    if prepared is not None and standalone_reads(client):
+    prepared = None
+    if standalone_reads(client):  # else nothing to prepare it with: the turn must not wait for it
+        try:
+            prepared = await _begin(redis, settings, user_id, session_id, message)
+        except aioredis.RedisError as error:
+            log.info('recall not prepared for message %s: %s', message.id, error)
+    if prepared is not None:
         task = asyncio.create_task(_recall(client, redis, settings, session_id, message.id, prepared))
         _running.add(task)
         task.add_done_callback(_running.discard)
