@@ -10,20 +10,17 @@ histories name (the payload store) are copied to histories/payloads/.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
-from durable_chat.payload_store import FileStorageDriver
 from durable_chat.testing.ag_ui_client import AguiClient
 from durable_chat.testing.stack import Stack
 from tests.replay.test_record import HISTORIES, save
-from tests.replay.test_record_claim_check import PAYLOADS, references
+from tests.replay.test_record_claim_check import keep_payloads
 
 pytestmark = [
     pytest.mark.integration,
@@ -68,12 +65,7 @@ async def test_record_ag_ui(tmp_path: Path) -> None:
         HISTORIES.mkdir(exist_ok=True)
         await save(temporal, 'ag-ui', uuid.UUID(chat.thread_id).hex)
         await save(temporal, 'ag-ui-client-tool', uuid.UUID(tools.thread_id).hex)
-        recorded = FileStorageDriver(PAYLOADS)
-        store = FileStorageDriver(stack.folder / 'payloads')
-        for path in HISTORIES.glob('ag-ui*.json'):
-            for digest in references(json.loads(path.read_text())):
-                recorded.path(digest).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(store.path(digest), recorded.path(digest))
+        keep_payloads('ag-ui', stack.folder)
     finally:
         for client in clients:
             await client.close()

@@ -43,6 +43,19 @@ SMALL_BUDGETS = {
 REFERENCE_TYPE = 'temporal.api.sdk.v1.ExternalStorageReference'
 
 
+def keep_payloads(name: str, data_dir: Path) -> set[str]:
+    """Copies the blobs the recorded histories `<name>*.json` refer to from the store under
+    `data_dir` into PAYLOADS, where the replay reads them; returns their digests."""
+    recorded, store = FileStorageDriver(PAYLOADS), FileStorageDriver(data_dir / 'payloads')
+    digests = {
+        d for path in HISTORIES.glob(f'{name}*.json') for d in references(json.loads(path.read_text()))
+    }
+    for digest in digests:
+        recorded.path(digest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(store.path(digest), recorded.path(digest))
+    return digests
+
+
 def references(node: Any) -> Iterator[str]:
     """The sha256 of every reference in a history as JSON (payload metadata and data are base64)."""
     if isinstance(node, dict):
@@ -80,16 +93,6 @@ async def test_record_claim_check(tmp_path: Path) -> None:
         temporal = await Client.connect(stack.temporal.address, namespace=stack.temporal.namespace)
         HISTORIES.mkdir(exist_ok=True)
         await save(temporal, 'claim-check', session_id)
-        recorded = FileStorageDriver(PAYLOADS)
-        store = FileStorageDriver(stack.folder / 'payloads')
-        digests = {
-            d
-            for path in HISTORIES.glob('claim-check*.json')
-            for d in references(json.loads(path.read_text()))
-        }
-        assert digests, 'no payload went to the store'
-        for digest in digests:
-            recorded.path(digest).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(store.path(digest), recorded.path(digest))
+        assert keep_payloads('claim-check', stack.folder), 'no payload went to the store'
     finally:
         stack.stop()

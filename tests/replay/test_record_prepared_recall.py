@@ -9,21 +9,18 @@ stale and it recalls itself.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 from temporalio.client import Client
 
-from durable_chat.payload_store import FileStorageDriver
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
 from tests.conftest import token_for
 from tests.replay.test_record import HISTORIES, save
-from tests.replay.test_record_claim_check import PAYLOADS, references
+from tests.replay.test_record_claim_check import keep_payloads
 from tests.test_memory_sessions import new_session, say
 
 pytestmark = [
@@ -56,8 +53,4 @@ async def test_record_prepared_recall(
         await client.disconnect()
         await http.delete('/memories')
     await save(temporal_client, 'prepared-recall', session_id)
-    recorded = FileStorageDriver(PAYLOADS)
-    store = FileStorageDriver(Path(service_env['DURABLE_CHAT_DATA_DIR']) / 'payloads')
-    for digest in references(json.loads((HISTORIES / 'prepared-recall.json').read_text())):
-        recorded.path(digest).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store.path(digest), recorded.path(digest))
+    keep_payloads('prepared-recall', Path(service_env['DURABLE_CHAT_DATA_DIR']))

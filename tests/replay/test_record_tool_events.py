@@ -8,20 +8,17 @@ turn, a forget that waits for an approval, then a plain turn, on code with `tool
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 from temporalio.client import Client
 
-from durable_chat.payload_store import FileStorageDriver
 from durable_chat.testing.processes import Process
 from tests.conftest import token_for
 from tests.replay.test_record import HISTORIES, conversation, save
-from tests.replay.test_record_claim_check import PAYLOADS, references
+from tests.replay.test_record_claim_check import keep_payloads
 
 pytestmark = [
     pytest.mark.integration,
@@ -48,8 +45,4 @@ async def test_record_tool_events(
         await client.wait_for(lambda: client.finished(4))
         await client.disconnect()
     await save(temporal_client, 'tool-events', session_id)
-    recorded = FileStorageDriver(PAYLOADS)
-    store = FileStorageDriver(Path(service_env['DURABLE_CHAT_DATA_DIR']) / 'payloads')
-    for digest in references(json.loads((HISTORIES / 'tool-events.json').read_text())):
-        recorded.path(digest).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store.path(digest), recorded.path(digest))
+    keep_payloads('tool-events', Path(service_env['DURABLE_CHAT_DATA_DIR']))

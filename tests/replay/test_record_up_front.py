@@ -8,21 +8,18 @@ a remember turn and a continue-as-new (small limits), all on code that decides p
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 from temporalio.client import Client
 
-from durable_chat.payload_store import FileStorageDriver
 from durable_chat.testing.chat_client import ChatClient
 from durable_chat.testing.processes import Process
 from tests.conftest import token_for
 from tests.replay.test_record import HISTORIES, save
-from tests.replay.test_record_claim_check import PAYLOADS, references
+from tests.replay.test_record_claim_check import keep_payloads
 from tests.test_approval import eventually
 
 pytestmark = [
@@ -60,9 +57,4 @@ async def test_record_patches_up_front(
 
         await eventually(quiet)
     await save(temporal_client, 'patches-up-front', session_id)
-    recorded = FileStorageDriver(PAYLOADS)
-    store = FileStorageDriver(Path(service_env['DURABLE_CHAT_DATA_DIR']) / 'payloads')
-    for path in HISTORIES.glob('patches-up-front*.json'):
-        for digest in references(json.loads(path.read_text())):
-            recorded.path(digest).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(store.path(digest), recorded.path(digest))
+    keep_payloads('patches-up-front', Path(service_env['DURABLE_CHAT_DATA_DIR']))
