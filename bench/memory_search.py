@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import cycle
 from pathlib import Path
@@ -66,18 +67,24 @@ async def tell_facts(stack: Stack, token: str) -> None:
 async def durable_searches(stack: Stack, requests: int) -> list[float]:
     token = stack.token(USER)
     await tell_facts(stack, token)
-    samples: list[float] = []
     headers = {'Authorization': f'Bearer {token}'}
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=headers) as http:
-        queries = cycle(QUERIES)
-        for _ in range(5):  # connections, the API's Temporal client and the embedder warm up
-            (await http.get('/memories', params={'q': next(queries), 'k': K})).raise_for_status()
-        for _ in range(requests):
-            started = time.monotonic()
-            response = await http.get('/memories', params={'q': next(queries), 'k': K})
-            samples.append(time.monotonic() - started)
-            response.raise_for_status()
-            assert len(response.json()) == len(FACTS), response.text
+        return await timed_searches(http, cycle(QUERIES), requests, found=len(FACTS))
+
+
+async def timed_searches(
+    http: httpx.AsyncClient, queries: Iterator[str], requests: int, found: int
+) -> list[float]:
+    """`requests` timed `GET /memories?q=` (after five to warm up), each answering `found` memories."""
+    for _ in range(5):  # connections, the API's Temporal client and the embedder warm up
+        (await http.get('/memories', params={'q': next(queries), 'k': K})).raise_for_status()
+    samples: list[float] = []
+    for _ in range(requests):
+        started = time.monotonic()
+        response = await http.get('/memories', params={'q': next(queries), 'k': K})
+        samples.append(time.monotonic() - started)
+        response.raise_for_status()
+        assert len(response.json()) == found, response.text
     return samples
 
 
@@ -136,16 +143,8 @@ async def at_thousand(requests: int, turns: int, memories: int = 1000) -> dict[s
         token = stack.token(THOUSAND_USER)
         questions = cycle([q.text for q in load_natural().questions])
         headers = {'Authorization': f'Bearer {token}'}
-        search: list[float] = []
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=headers) as http:
-            for _ in range(5):  # connections, the API's Temporal client and the embedder warm up
-                (await http.get('/memories', params={'q': next(questions), 'k': K})).raise_for_status()
-            for _ in range(requests):
-                started = time.monotonic()
-                response = await http.get('/memories', params={'q': next(questions), 'k': K})
-                search.append(time.monotonic() - started)
-                response.raise_for_status()
-                assert len(response.json()) == K, response.text
+            search = await timed_searches(http, questions, requests, found=K)
             session_id = await create_session(http, token)
         client = await ChatClient(stack.api_url, session_id, token).connect()
         for turn in range(1, turns + 2):  # the first turn warms the session up
