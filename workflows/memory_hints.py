@@ -87,12 +87,13 @@ async def prepared_recall(lookup: PreparedLookup) -> RecallResult | None:
     redis = redis_client()
     key = prepared_key(lookup.session_id, lookup.message_id)
     raw = await redis.get(key)
-    if raw is not None and not CODEC.validate_json(raw).done:
+    prepared = None if raw is None else CODEC.validate_json(raw)
+    if prepared is not None and not prepared.done:
         await redis.blpop([ready_key(lookup.session_id, lookup.message_id)], timeout=WAIT_SECONDS)
         raw = await redis.get(key)
-    if raw is None:
+        prepared = None if raw is None else CODEC.validate_json(raw)
+    if prepared is None:
         return None
-    prepared = CODEC.validate_json(raw)
     wanted = lookup.wanted
     if prepared.request != wanted.request or prepared.generation != wanted.generation:
         return None
