@@ -8,9 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from pydantic_ai.durable_exec.temporal._activity_execution import (
-    _await_with_single_cancel,  # pyright: ignore[reportPrivateUsage]
-)
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -25,7 +22,7 @@ from durable_chat.workflows.memory_hints import (
     prepared_recall,
 )
 from durable_chat.workflows.prepared_recall import PreparedRecall, recall_request
-from durable_chat.workflows.shared import LOCAL_ACTIVITY_FAILED, SessionState, TurnDeps
+from durable_chat.workflows.shared import LOCAL_ACTIVITY_FAILED, SessionState, TurnDeps, await_keeping_cancel
 from durable_chat.workflows.tools import call_memory
 
 PREPARED_RECALL_PATCH = 'prepared-recall'
@@ -88,7 +85,7 @@ class Recall:
             if self._prepared_recall:
                 # An interrupt that lands while it runs: a plain await can get the activity's result
                 # instead of the cancel, and the turn would go on to the model as if not interrupted.
-                return await _await_with_single_cancel(running)
+                return await await_keeping_cancel(running)
             return await running
         except LOCAL_ACTIVITY_FAILED:
             workflow.logger.warning('memory hint %s failed', activity.__name__)

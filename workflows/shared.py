@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic_ai.durable_exec.temporal._activity_execution import (
+    _await_with_single_cancel,  # pyright: ignore[reportPrivateUsage]
+)
 from pydantic_ai.messages import HandleResponseEvent, ModelMessage
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -17,6 +20,10 @@ from durable_chat.workflows.contract import Approval, CheckIn, Reminder, Session
 LOCAL_ACTIVITY_FAILED = (ActivityError, ApplicationError)
 """A local activity's last failed attempt raises its ApplicationError itself, not an ActivityError
 (temporalio 1.35): caught as ActivityError alone, a Redis outage failed the whole session."""
+await_keeping_cancel = _await_with_single_cancel
+"""Awaits a started activity so that a cancel of the awaiting task is raised even when the activity
+has resolved meanwhile (a plain await can answer the cancel with the result): pydantic-ai's own
+guard, private there, so imported in this one place."""
 LOCAL_TOOL_EVENTS_PATCH = 'tool-events-local'
 """Tool events that publish a frame go to the stream in local activities, and the rest nowhere
 (`ChatDurability`), not each in an activity of its own. Decided at a run's start (`TurnDeps.local_events`)."""

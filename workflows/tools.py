@@ -11,9 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic_ai import RunContext
-from pydantic_ai.durable_exec.temporal._activity_execution import (
-    _await_with_single_cancel,  # pyright: ignore[reportPrivateUsage]
-)
 from pydantic_ai.toolsets import FunctionToolset
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -32,7 +29,7 @@ from durable_chat.memory.types import (
     StoreResult,
 )
 from durable_chat.workflows.memory_hints import MEMORY_HINT_ACTIVITY, SKIP_RECALL_PATCH, memory_changed
-from durable_chat.workflows.shared import TurnDeps
+from durable_chat.workflows.shared import TurnDeps, await_keeping_cancel
 
 IN_WORKFLOW = {'temporal': False}
 MEMORY_ACTIVITY = {
@@ -63,7 +60,7 @@ async def call_memory(
         result_type=result_type,
         **{**MEMORY_ACTIVITY, **config},
     )
-    return await (_await_with_single_cancel(running) if keep_cancel else running)
+    return await (await_keeping_cancel(running) if keep_cancel else running)
 
 
 def _failure(error: ActivityError) -> str:

@@ -19,9 +19,6 @@ from typing import Any, cast
 from pydantic_ai import RunContext
 from pydantic_ai.capabilities import AbstractCapability, CombinedCapability
 from pydantic_ai.durable_exec.temporal import TemporalDurability
-from pydantic_ai.durable_exec.temporal._activity_execution import (
-    _await_with_single_cancel,  # pyright: ignore[reportPrivateUsage]
-)
 from pydantic_ai.messages import AgentStreamEvent, HandleResponseEvent
 from pydantic_ai.toolsets import AbstractToolset
 from temporalio import workflow
@@ -32,7 +29,7 @@ from durable_chat.workflows.activities import publish_tool_event_once
 from durable_chat.workflows.delegation import delegation_toolset
 from durable_chat.workflows.events import publish_agent_events, publishes
 from durable_chat.workflows.models import model_for
-from durable_chat.workflows.shared import LOCAL_ACTIVITY_FAILED, ToolEvent, TurnDeps
+from durable_chat.workflows.shared import LOCAL_ACTIVITY_FAILED, ToolEvent, TurnDeps, await_keeping_cancel
 from durable_chat.workflows.tools import memory_tools
 
 MODEL_ACTIVITY: ActivityConfig = {
@@ -129,7 +126,7 @@ class ChatDurability(TemporalDurability[TurnDeps]):
         item = ToolEvent(deps.session_id, deps.turn, step, cast(HandleResponseEvent, event), deps.delegation)
         try:
             # pydantic-ai's own guard against anyio re-cancelling a task that waits on an activity.
-            await _await_with_single_cancel(
+            await await_keeping_cancel(
                 workflow.start_local_activity(publish_tool_event_once, item, **LOCAL_EVENT_ACTIVITY)
             )
         except LOCAL_ACTIVITY_FAILED:
